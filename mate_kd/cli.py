@@ -1,0 +1,85 @@
+"""`mate-kd train | evaluate | predict | quickstart` (also `python -m mate_kd`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Optional, Sequence
+
+from .errors import MateKDError
+
+USAGE = """usage: mate-kd COMMAND [flags]
+
+commands:
+  train       fine-tune, distil (kd) or MATE-KD a student (run_glue flags; --config FILE.yaml)
+  evaluate    score a saved model on the dev split(s) of a task
+  predict     write GLUE submission files for the test split(s) of a task
+  quickstart  the whole pipeline on bundled SST-2 sample data with tiny models (CPU, minutes)
+
+`mate-kd COMMAND --help` lists the flags of a command."""
+
+
+def _train(argv: Sequence[str]) -> None:
+    from .config import parse_args
+    from .loop import train
+
+    args = parse_args(argv, training=True)
+    results = train(args)
+    if args.do_predict:
+        from .predict import predict
+        predict(_for_best(args))
+    print(json.dumps(results["best"].get("metrics", {}), indent=2))
+
+
+def _for_best(args):
+    """Settings that point predict at the best student of a finished training run."""
+    import dataclasses
+    best = os.path.join(args.output_dir, "best")
+    return dataclasses.replace(args, model_name_or_path=best, tokenizer_name=best,
+                               output_dir=os.path.join(args.output_dir, "predictions"), overwrite_output_dir=True)
+
+
+def _evaluate(argv: Sequence[str]) -> None:
+    from .config import parse_args
+    from .predict import evaluate_saved
+
+    print(json.dumps(evaluate_saved(parse_args(argv, training=False)), indent=2))
+
+
+def _predict(argv: Sequence[str]) -> None:
+    from .config import parse_args
+    from .predict import predict
+
+    for path in predict(parse_args(argv, training=False)):
+        print(path)
+
+
+def _quickstart(argv: Sequence[str]) -> None:
+    from .quickstart import main as quickstart_main
+
+    quickstart_main(argv)
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "quickstart": _quickstart}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"mate-kd: unknown command {command!r}.\n\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        COMMANDS[command](rest)
+    except MateKDError as err:
+        print(f"mate-kd {command}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

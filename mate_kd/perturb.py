@@ -1,0 +1,71 @@
+"""Masked adversarial text: choose positions, let the generator fill them, build x'.
+
+The generator's MLM head runs only at masked positions (a forward pre-hook on its output
+embedding layer gathers those rows), which works for any masked LM in transformers because
+every one of them ends in `get_output_embeddings()`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def choose_mask(input_ids: Tensor, attention_mask: Tensor, special_ids: Tensor, p: float) -> Tensor:
+    """Bernoulli(p) over real, non-special tokens; every chosen token becomes [MASK] (no 80/10/10)."""
+    maskable = attention_mask.bool() & ~torch.isin(input_ids, special_ids)
+    return maskable & (torch.rand(input_ids.shape, device=input_ids.device) < p)
+
+
+@contextmanager
+def _head_only_at(model: nn.Module, positions: Tensor) -> Iterator[None]:
+    def gather(_module: nn.Module, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        return (inputs[0][positions],) + inputs[1:]
+
+    handle = model.get_output_embeddings().register_forward_pre_hook(gather)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def masked_lm_logits(generator: nn.Module, masked_ids: Tensor, attention_mask: Tensor, mask: Tensor,
+                     bare: nn.Module | None = None, **inputs: Tensor) -> Tensor:
+    """Vocabulary logits at the masked positions only, shape (n_masked, vocab), row-major order.
+
+    `bare` is the unwrapped model when `generator` is a DDP wrapper (the hook goes on its head).
+    """
+    with _head_only_at(bare if bare is not None else generator, mask):
+        return generator(input_ids=masked_ids, attention_mask=attention_mask, **inputs).logits
+
+
+def forbid(logits: Tensor, token_ids: Tensor) -> Tensor:
+    """Make the given tokens impossible to sample."""
+    return logits.index_fill(-1, token_ids, float("-inf"))
+
+
+def straight_through_sample(logits: Tensor, temperature: float) -> Tensor:
+    """One-hot sample forward, soft Gumbel-softmax gradient backward (torch's hard=True)."""
+    return F.gumbel_softmax(logits.float(), tau=temperature, hard=True)
+
+
+def sample_ids(logits: Tensor) -> Tensor:
+    """Token ids distributed as the argmax of a hard Gumbel-softmax sample (Gumbel-max trick)."""
+    return torch.distributions.Categorical(logits=logits.float()).sample()
+
+
+def perturbed_ids(input_ids: Tensor, mask: Tensor, sampled: Tensor) -> Tensor:
+    """x' as token ids: sampled tokens at masked positions, the original elsewhere."""
+    return input_ids.masked_scatter(mask, sampled.to(input_ids.dtype))
+
+
+def perturbed_embeddings(model: nn.Module, input_ids: Tensor, mask: Tensor, one_hot: Tensor) -> Tensor:
+    """e' = m * (one_hot @ E) + (1 - m) * E[x], computing one_hot @ E only where m = 1."""
+    embedding = model.get_input_embeddings()
+    clean = embedding(input_ids)
+    sampled = one_hot.to(embedding.weight.dtype) @ embedding.weight
+    return clean.masked_scatter(mask.unsqueeze(-1), sampled.to(clean.dtype))

@@ -1,0 +1,51 @@
+"""Score a saved model on dev, or write GLUE submission files for the test split(s)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from accelerate import Accelerator
+
+from .config import RunArgs
+from .data import make_loader
+from .evaluation import evaluate, predict_logits, to_predictions, write_submission
+from .pipeline import Models, encode_split, load_models, resolve_task
+
+
+def _setup(args: RunArgs) -> tuple[Accelerator, object, Models]:
+    accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=args.no_cuda)
+    task = resolve_task(args)
+    models = load_models(args, task, training=False)
+    models.student = accelerator.prepare(models.student)
+    return accelerator, task, models
+
+
+def evaluate_saved(args: RunArgs) -> dict:
+    """Dev metrics of a saved model, also written to OUTPUT_DIR/eval_results.json."""
+    accelerator, task, models = _setup(args)
+    loaders = {s: accelerator.prepare(make_loader(encode_split(args, task, models, s, args.max_eval_samples),
+                                                  models.tokenizer, args.per_device_eval_batch_size, train=False))
+               for s in task.eval_splits}
+    results = evaluate(models.student, loaders, task, accelerator)
+    if accelerator.is_main_process:
+        os.makedirs(args.output_dir, exist_ok=True)
+        with open(os.path.join(args.output_dir, "eval_results.json"), "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+def predict(args: RunArgs) -> list[str]:
+    """One GLUE submission file per test split (MNLI-m.tsv and MNLI-mm.tsv for MNLI)."""
+    accelerator, task, models = _setup(args)
+    written = []
+    for split in task.test_splits:
+        encoded = encode_split(args, task, models, split)
+        loader = accelerator.prepare(make_loader(encoded, models.tokenizer, args.per_device_eval_batch_size,
+                                                 train=False))
+        logits, _ = predict_logits(models.student, loader, accelerator, desc=f"predict {split}")
+        path = os.path.join(args.output_dir, task.submission_files[split])
+        if accelerator.is_main_process:
+            write_submission(path, encoded.guids, to_predictions(logits), models.labels)
+        written.append(path)
+    return written

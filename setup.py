@@ -1,0 +1,29 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="mate-kd",
+    version="0.1.0",
+    description="MATE-KD: masked adversarial text as a companion to knowledge distillation",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["mate_kd", "mate_kd.*"]),
+    package_data={"mate_kd": ["assets/*", "assets/*/*"]},
+    install_requires=[
+        "torch>=2.2,<3",
+        "transformers>=5.0,<6",
+        "accelerate>=1.0",
+        "safetensors",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "tqdm",
+        "PyYAML",
+    ],
+    extras_require={
+        "test": ["pytest>=7"],
+        "plots": ["matplotlib"],
+    },
+    entry_points={"console_scripts": ["mate-kd=mate_kd.cli:main"]},
+)
