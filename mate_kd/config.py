@@ -84,7 +84,10 @@ class RunArgs:
     gradient_accumulation_steps: int = _f(1, "Only 1 is supported: the n_G/n_S alternation counts batches.")
     logging_steps: int = _f(500, "Log (and evaluate, with evaluate_during_training) every N student updates.")
     save_steps: int = _f(500, "Checkpoint every N student updates (0 = never).")
-    save_total_limit: int = _f(2, "Checkpoints kept.")
+    save_total_limit: int = _f(2, "Checkpoints kept (the newest).")
+    resume_from_checkpoint: Optional[str] = _f(None, "A checkpoint directory, or `latest` (newest in output_dir).")
+    skip_nonfinite_steps: int = _f(0, "Skip up to N updates whose loss is NaN/inf (checks every step); 0 = stop "
+                                      "at the first one, detected at the next log or save.")
     metric_for_best_model: Optional[str] = _f(None, "Dev metric that picks the best student (default per task).")
 
     # MATE-KD

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 import torch
@@ -24,9 +25,11 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from . import config as config_mod
-from .checkpoint import save_model
+from .checkpoint import (checkpoint_path, load_checkpoint, resolve_resume, save_checkpoint, save_model,
+                         set_rng_state)
 from .config import RunArgs
 from .data import make_loader
+from .errors import MateKDError
 from .evaluation import evaluate
 from .objectives import MateKD, Settings
 from .pipeline import Models, encode_split, load_models, prepare_output_dir, resolve_task, special_token_ids
@@ -44,57 +47,89 @@ def count_student_updates(total_batches: int, n_generator: int, n_student: int) 
     return full * n_student + max(0, rest - n_generator)
 
 
+def _all_finite(loss: Tensor, accelerator: Accelerator) -> bool:
+    """Whether every process's loss is finite (one sync; only used with --skip_nonfinite_steps)."""
+    return bool(accelerator.reduce(torch.isfinite(loss.detach()).float(), "min"))
+
+
 def generator_update(objective: MateKD, batch: dict[str, Tensor], accelerator: Accelerator,
-                     optimizer: torch.optim.Optimizer, max_grad_norm: float) -> Tensor:
+                     optimizer: torch.optim.Optimizer, max_grad_norm: float, skip_nonfinite: bool = False) -> Tensor:
     """One maximisation step: only the generator moves (the student's weights need no gradient)."""
     objective.bare_student.requires_grad_(False)
     with accelerator.autocast():
         loss = objective.generator_loss(batch)
     accelerator.backward(loss)
-    accelerator.clip_grad_norm_(objective.generator.parameters(), max_grad_norm)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
     objective.bare_student.requires_grad_(True)
+    if not skip_nonfinite or _all_finite(loss, accelerator):
+        accelerator.clip_grad_norm_(objective.generator.parameters(), max_grad_norm)
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
     return loss.detach()
 
 
 def student_update(objective: MateKD, batch: dict[str, Tensor], accelerator: Accelerator,
-                   optimizer: torch.optim.Optimizer, scheduler, max_grad_norm: float
-                   ) -> tuple[Tensor, dict[str, Tensor]]:
+                   optimizer: torch.optim.Optimizer, scheduler: LRScheduler, max_grad_norm: float,
+                   skip_nonfinite: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
     """One minimisation step: only the student moves."""
     with accelerator.autocast():
         loss, terms = objective.student_loss(batch)
     accelerator.backward(loss)
-    accelerator.clip_grad_norm_(objective.student.parameters(), max_grad_norm)
-    optimizer.step()
-    scheduler.step()
+    if not skip_nonfinite or _all_finite(loss, accelerator):
+        accelerator.clip_grad_norm_(objective.student.parameters(), max_grad_norm)
+        optimizer.step()
+        scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return loss.detach(), {k: v.detach() for k, v in terms.items()}
 
 
 @dataclass
 class Progress:
-    """Counters of a run; `batches` is the position in the n_G/n_S cycle."""
+    """Counters of a run; `batches` is the position in the n_G/n_S cycle. Saved in checkpoints."""
 
     batches: int = 0
     student_updates: int = 0
     generator_updates: int = 0
     epoch: int = 0
+    skipped_updates: int = 0
     best_metric: float = -math.inf
-    best_step: int = 0
+    best_eval: dict = field(default_factory=dict)
+
+
+class NonFiniteLoss(MateKDError):
+    """A loss became NaN or inf."""
 
 
 class Window:
-    """Loss sums between two log events, kept as tensors so the hot loop never syncs."""
+    """Loss sums between two log events, kept as tensors so the hot loop never syncs.
+
+    It also remembers, per term, the first update whose value was NaN/inf (-1: none).
+    """
 
     def __init__(self) -> None:
         self.sums: dict[str, Tensor] = {}
         self.counts: dict[str, int] = {}
+        self.first_bad: dict[str, Tensor] = {}
         self.examples, self.start = 0, time.perf_counter()
 
-    def add(self, name: str, value: Tensor) -> None:
-        self.sums[name] = self.sums.get(name, 0) + value.detach()
+    def add(self, name: str, value: Tensor, step: int) -> None:
+        value = value.detach()
+        self.sums[name] = self.sums.get(name, 0) + value
         self.counts[name] = self.counts.get(name, 0) + 1
+        first = self.first_bad.get(name)
+        if first is None:
+            first = torch.full((), -1, dtype=torch.long, device=value.device)
+        self.first_bad[name] = torch.where((first < 0) & ~torch.isfinite(value), step, first)
+
+    def check_finite(self, last_good: Optional[str]) -> None:
+        """Stop with the step and the term when a loss went NaN/inf since the last check."""
+        for name, first in self.first_bad.items():
+            step = int(first)
+            if step >= 0:
+                raise NonFiniteLoss(
+                    f"The {name} loss became NaN/inf at student update {step}. Last good checkpoint: "
+                    f"{last_good or 'none'}. Lower --learning_rate / --generator_learning_rate, use bf16 or no "
+                    "mixed precision instead of fp16, or allow skipping with --skip_nonfinite_steps N; resume "
+                    "with --resume_from_checkpoint latest.")
 
     def flush(self) -> dict[str, float]:
         out = {f"loss_{k}": (v / self.counts[k]).item() for k, v in self.sums.items()}
@@ -119,6 +154,7 @@ class Run:
     generator_optimizer: Optional[torch.optim.Optimizer]
     n_generator: int
     total_updates: int
+    sampler_generator: torch.Generator
 
 
 def build_run(args: RunArgs) -> Run:
@@ -145,6 +181,7 @@ def build_run(args: RunArgs) -> Run:
     student = models.student.train()
     optimizer = torch.optim.AdamW(student.parameters(), lr=args.learning_rate, eps=args.adam_epsilon,
                                   weight_decay=args.weight_decay)
+    sampler_generator = train_loader.sampler.generator
     student, optimizer, train_loader = accelerator.prepare(student, optimizer, train_loader)
     eval_loaders = {s: accelerator.prepare(loader) for s, loader in eval_loaders.items()}
     generator, generator_optimizer = models.generator, None
@@ -171,82 +208,172 @@ def build_run(args: RunArgs) -> Run:
                        special_token_ids(tokenizer).to(accelerator.device), tokenizer.mask_token_id,
                        unwrap=accelerator.unwrap_model)
     return Run(args, accelerator, task, models, objective, train_loader, eval_loaders, optimizer, scheduler,
-               generator_optimizer, n_generator, total_updates)
+               generator_optimizer, n_generator, total_updates, sampler_generator)
+
+
+class StopRequested:
+    """SIGTERM/SIGINT set a flag; the loop saves a checkpoint at the next batch boundary and exits."""
+
+    def __init__(self) -> None:
+        self.signal = 0
+        self._previous = {}
+
+    def __enter__(self) -> "StopRequested":
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame) -> None:
+        self.signal = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def requested(self, accelerator: Accelerator) -> bool:
+        if accelerator.num_processes == 1:
+            return self.signal != 0
+        flag = torch.tensor(float(self.signal), device=accelerator.device)
+        return bool(accelerator.reduce(flag, "max"))
+
+
+def _resume_settings(args: RunArgs, accelerator: Accelerator) -> dict:
+    return {**args.to_dict(), "num_processes": accelerator.num_processes}
 
 
 def train(args: RunArgs) -> dict:
-    """Run one training job end to end; returns the contents of eval_results.json."""
-    if PartialState().is_main_process:
-        prepare_output_dir(args.output_dir, args.overwrite_output_dir)
-    run = build_run(args)
-    accelerator, task, tokenizer = run.accelerator, run.task, run.models.tokenizer
-    accelerator.wait_for_everyone()
-    student, generator, objective = run.objective.student, run.objective.generator, run.objective
-    optimizer, scheduler, generator_optimizer = run.optimizer, run.scheduler, run.generator_optimizer
-    train_loader, eval_loaders = run.train_loader, run.eval_loaders
-    n_generator, total_updates, batches_per_epoch = run.n_generator, run.total_updates, len(train_loader)
-    bare_student = accelerator.unwrap_model(student)
-    selection = args.metric_for_best_model or task.selection_metric
+    """Run one training job end to end (or resume one); returns the contents of eval_results.json."""
     out = args.output_dir
+    resume = resolve_resume(args.resume_from_checkpoint, out) if os.path.isdir(out) else None
+    if PartialState().is_main_process:
+        prepare_output_dir(out, args.overwrite_output_dir or bool(args.resume_from_checkpoint))
+    run = build_run(args)
+    accelerator, task, tokenizer, objective = run.accelerator, run.task, run.models.tokenizer, run.objective
+    accelerator.wait_for_everyone()
+    student, generator = objective.student, objective.generator
+    bare_student = objective.bare_student
+    bare_generator = objective.bare_generator if run.generator_optimizer is not None else None
+    batches_per_epoch = len(run.train_loader)
+    selection = args.metric_for_best_model or task.selection_metric
     log_path = os.path.join(out, "log.jsonl")
+    skip = args.skip_nonfinite_steps > 0
+    progress, window, epoch_order = Progress(), Window(), run.sampler_generator.get_state()
+    settings = _resume_settings(args, accelerator)
+    trained = {"student": bare_student, **({"generator": bare_generator} if bare_generator is not None else {})}
+    if resume:
+        state, saved = load_checkpoint(resume, settings, accelerator.process_index, trained)
+        progress = Progress(**saved)
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        if run.generator_optimizer is not None:
+            run.generator_optimizer.load_state_dict(state["generator_optimizer"])
+        if accelerator.scaler is not None and "scaler" in state:
+            accelerator.scaler.load_state_dict(state["scaler"])
+        epoch_order = state["epoch_order"]
     if accelerator.is_main_process:
         config_mod.dump(args, os.path.join(out, "run_config.yaml"))
-        open(log_path, "w").close()
+        if not resume:
+            open(log_path, "w").close()
+    last_checkpoint = resume
 
     def log(event: dict) -> None:
         if accelerator.is_main_process:
             with open(log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(event) + "\n")
 
-    def evaluate_and_keep_best(progress: Progress) -> dict:
-        results = evaluate(student, eval_loaders, task, accelerator)
+    def evaluate_and_keep_best() -> dict:
+        results = evaluate(student, run.eval_loaders, task, accelerator)
         score = results[task.eval_splits[0]][selection]
         if score > progress.best_metric:
-            progress.best_metric, progress.best_step = score, progress.student_updates
             if accelerator.is_main_process:
                 save_model(bare_student, tokenizer, os.path.join(out, "best"))
-            best_results.update(step=progress.student_updates, metrics=results)
+            progress.best_metric = score
+            progress.best_eval = {"step": progress.student_updates, "metrics": results}
         return results
 
-    progress, window, best_results = Progress(), Window(), {}
-    bar = tqdm(total=total_updates, desc=f"train {args.method}", disable=not accelerator.is_local_main_process)
-    while progress.student_updates < total_updates:
-        for batch in train_loader:
-            if is_generator_batch(progress.batches, n_generator, args.n_student_steps):
-                window.add("generator", generator_update(objective, batch, accelerator, generator_optimizer,
-                                                         args.generator_max_grad_norm))
-                progress.generator_updates += 1
-            else:
-                loss, terms = student_update(objective, batch, accelerator, optimizer, scheduler, args.max_grad_norm)
-                window.add("student", loss)
-                for name, value in terms.items():
-                    window.add(name, value)
-                progress.student_updates += 1
-                bar.update(1)
-                if progress.student_updates % args.logging_steps == 0 or progress.student_updates == total_updates:
+    def checkpoint() -> str:
+        window.check_finite(last_checkpoint)
+        path = checkpoint_path(out, progress.student_updates)
+        trainer_state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+                         "epoch_order": epoch_order}
+        if run.generator_optimizer is not None:
+            trainer_state["generator_optimizer"] = run.generator_optimizer.state_dict()
+        if accelerator.scaler is not None:
+            trainer_state["scaler"] = accelerator.scaler.state_dict()
+        save_checkpoint(path, models=trained, trainer_state=trainer_state, progress=asdict(progress),
+                        settings=settings, rank=accelerator.process_index, is_main=accelerator.is_main_process,
+                        barrier=accelerator.wait_for_everyone, keep=args.save_total_limit)
+        return path
+
+    bar = tqdm(total=run.total_updates, initial=progress.student_updates, desc=f"train {args.method}",
+               disable=not accelerator.is_local_main_process)
+    with StopRequested() as stop:
+        while progress.student_updates < run.total_updates:
+            run.sampler_generator.set_state(epoch_order)
+            done_in_epoch = progress.batches - progress.epoch * batches_per_epoch
+            batches = accelerator.skip_first_batches(run.train_loader, done_in_epoch) if done_in_epoch else \
+                run.train_loader
+            for batch in batches:
+                if resume:
+                    set_rng_state(state["rng"])
+                    resume = None
+                step = progress.student_updates
+                if is_generator_batch(progress.batches, run.n_generator, args.n_student_steps):
+                    loss = generator_update(objective, batch, accelerator, run.generator_optimizer,
+                                            args.generator_max_grad_norm, skip)
+                    terms = {"generator": loss}
+                    progress.generator_updates += 1
+                else:
+                    loss, terms = student_update(objective, batch, accelerator, run.optimizer, run.scheduler,
+                                                 args.max_grad_norm, skip)
+                    terms = {"student": loss, **terms}
+                    progress.student_updates += 1
+                    bar.update(1)
+                if skip and not math.isfinite(loss.item()):
+                    progress.skipped_updates += 1
+                    if progress.skipped_updates > args.skip_nonfinite_steps:
+                        raise NonFiniteLoss(f"More than {args.skip_nonfinite_steps} updates had a NaN/inf loss "
+                                            f"(the last at student update {step}); stopping. Last good checkpoint: "
+                                            f"{last_checkpoint or 'none'}.")
+                else:
+                    for name, value in terms.items():
+                        window.add(name, value, step)
+                window.examples += len(batch["input_ids"]) * accelerator.num_processes
+                progress.batches += 1
+                updated = progress.student_updates > step
+                if updated and (progress.student_updates % args.logging_steps == 0
+                                or progress.student_updates == run.total_updates):
+                    window.check_finite(last_checkpoint)
                     event = {"step": progress.student_updates, "generator_steps": progress.generator_updates,
-                             "epoch": progress.batches / batches_per_epoch,
-                             "lr": scheduler.get_last_lr()[0], **window.flush()}
-                    if generator_optimizer is not None:
-                        event["generator_lr"] = generator_optimizer.param_groups[0]["lr"]
-                    if args.evaluate_during_training and progress.student_updates < total_updates:
-                        event["eval"] = evaluate_and_keep_best(progress)
+                             "epoch": progress.batches / batches_per_epoch, "lr": run.scheduler.get_last_lr()[0],
+                             **window.flush()}
+                    if run.generator_optimizer is not None:
+                        event["generator_lr"] = run.generator_optimizer.param_groups[0]["lr"]
+                    if args.evaluate_during_training and progress.student_updates < run.total_updates:
+                        event["eval"] = evaluate_and_keep_best()
                     log(event)
-            window.examples += len(batch["input_ids"]) * accelerator.num_processes
-            progress.batches += 1
-            if progress.student_updates >= total_updates:
-                break
-        progress.epoch += 1
+                if progress.batches == (progress.epoch + 1) * batches_per_epoch:
+                    progress.epoch += 1
+                    epoch_order = run.sampler_generator.get_state()
+                if stop.requested(accelerator):
+                    last_checkpoint = checkpoint()
+                    log({"step": progress.student_updates, "stopped_by_signal": stop.signal,
+                         "checkpoint": last_checkpoint})
+                    raise SystemExit(128 + stop.signal)
+                if updated and args.save_steps > 0 and progress.student_updates % args.save_steps == 0:
+                    last_checkpoint = checkpoint()
+                if progress.student_updates >= run.total_updates:
+                    break
     bar.close()
 
-    final = evaluate_and_keep_best(progress)
-    log({"step": progress.student_updates, "final_eval": final, "best_step": progress.best_step})
-    results = {"best": best_results, "final": {"step": progress.student_updates, "metrics": final},
+    final = evaluate_and_keep_best()
+    log({"step": progress.student_updates, "final_eval": final, "best_step": progress.best_eval["step"]})
+    results = {"best": progress.best_eval, "final": {"step": progress.student_updates, "metrics": final},
                "selection_metric": f"{task.eval_splits[0]}/{selection}", "progress": asdict(progress)}
     if accelerator.is_main_process:
         save_model(bare_student, tokenizer, os.path.join(out, "final"))
-        if n_generator > 0:
-            save_model(accelerator.unwrap_model(generator), tokenizer, os.path.join(out, "generator"))
+        if bare_generator is not None:
+            save_model(bare_generator, tokenizer, os.path.join(out, "generator"))
         with open(os.path.join(out, "eval_results.json"), "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
     accelerator.wait_for_everyone()
