@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler
@@ -29,7 +29,7 @@ from .checkpoint import (checkpoint_path, load_checkpoint, resolve_resume, save_
                          set_rng_state)
 from .config import RunArgs
 from .data import make_loader
-from .errors import MateKDError
+from .errors import ConfigError, MateKDError
 from .evaluation import evaluate
 from .objectives import MateKD, Settings
 from .pipeline import Models, encode_split, load_models, prepare_output_dir, resolve_task, special_token_ids
@@ -122,14 +122,14 @@ class Window:
 
     def check_finite(self, last_good: Optional[str]) -> None:
         """Stop with the step and the term when a loss went NaN/inf since the last check."""
-        for name, first in self.first_bad.items():
-            step = int(first)
-            if step >= 0:
-                raise NonFiniteLoss(
-                    f"The {name} loss became NaN/inf at student update {step}. Last good checkpoint: "
-                    f"{last_good or 'none'}. Lower --learning_rate / --generator_learning_rate, use bf16 or no "
-                    "mixed precision instead of fp16, or allow skipping with --skip_nonfinite_steps N; resume "
-                    "with --resume_from_checkpoint latest.")
+        bad = {name: int(first) for name, first in self.first_bad.items() if int(first) >= 0}
+        if bad:
+            terms = [n for n in bad if n != "student"] or ["student"]
+            raise NonFiniteLoss(
+                f"The {' and '.join(terms)} loss became NaN/inf at step {min(bad.values())} (steps count student "
+                f"updates). Last good checkpoint: {last_good or 'none'}. Lower --learning_rate / "
+                "--generator_learning_rate, use bf16 or no mixed precision instead of fp16, or allow skipping "
+                "with --skip_nonfinite_steps N; resume with --resume_from_checkpoint latest.")
 
     def flush(self) -> dict[str, float]:
         out = {f"loss_{k}": (v / self.counts[k]).item() for k, v in self.sums.items()}
@@ -157,9 +157,14 @@ class Run:
     sampler_generator: torch.Generator
 
 
+def make_accelerator(args: RunArgs) -> Accelerator:
+    """accelerate only sets up multi-process CPU (gloo) when told it runs on CPU, so say so without a GPU."""
+    return Accelerator(mixed_precision=args.mixed_precision, cpu=args.no_cuda or not torch.cuda.is_available())
+
+
 def build_run(args: RunArgs) -> Run:
     """Load task, data and models, and wrap them for the devices accelerate found."""
-    accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=args.no_cuda)
+    accelerator = make_accelerator(args)
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -188,7 +193,9 @@ def build_run(args: RunArgs) -> Run:
     if generator is not None:
         generator.train()
         if n_generator > 0:
-            generator_optimizer = torch.optim.AdamW(generator.parameters(), lr=args.generator_learning_rate)
+            # weight_decay 0: the released code used transformers' AdamW, whose default was 0 (torch's is 0.01).
+            generator_optimizer = torch.optim.AdamW(generator.parameters(), lr=args.generator_learning_rate,
+                                                    weight_decay=0.0)
             generator, generator_optimizer = accelerator.prepare(generator, generator_optimizer)
         else:
             generator = generator.to(accelerator.device).requires_grad_(False)
@@ -199,6 +206,11 @@ def build_run(args: RunArgs) -> Run:
     else:
         total_updates = count_student_updates(int(args.num_train_epochs * len(train_loader)), n_generator,
                                               args.n_student_steps)
+    if total_updates < 1:
+        raise ConfigError(f"No student update would run: {len(train_loader)} batches per epoch x "
+                          f"{args.num_train_epochs} epochs with {n_generator} generator batches before every "
+                          f"{args.n_student_steps} student batches. Pass --max_steps, more --num_train_epochs, or a "
+                          "smaller --n_generator_steps.")
     warmup = args.warmup_steps or int(args.warmup_ratio * total_updates)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_updates)
     ce, kd, adv = args.weights()
@@ -245,7 +257,7 @@ def train(args: RunArgs) -> dict:
     """Run one training job end to end (or resume one); returns the contents of eval_results.json."""
     out = args.output_dir
     resume = resolve_resume(args.resume_from_checkpoint, out) if os.path.isdir(out) else None
-    if PartialState().is_main_process:
+    if make_accelerator(args).is_main_process:
         prepare_output_dir(out, args.overwrite_output_dir or bool(args.resume_from_checkpoint))
     run = build_run(args)
     accelerator, task, tokenizer, objective = run.accelerator, run.task, run.models.tokenizer, run.objective
@@ -284,10 +296,10 @@ def train(args: RunArgs) -> dict:
     def evaluate_and_keep_best() -> dict:
         results = evaluate(student, run.eval_loaders, task, accelerator)
         score = results[task.eval_splits[0]][selection]
-        if score > progress.best_metric:
+        if not progress.best_eval or score > progress.best_metric:  # a NaN score never wins, but best/ exists
             if accelerator.is_main_process:
                 save_model(bare_student, tokenizer, os.path.join(out, "best"))
-            progress.best_metric = score
+            progress.best_metric = score if score == score else -math.inf
             progress.best_eval = {"step": progress.student_updates, "metrics": results}
         return results
 
@@ -317,7 +329,7 @@ def train(args: RunArgs) -> dict:
                 if resume:
                     set_rng_state(state["rng"])
                     resume = None
-                step = progress.student_updates
+                before = progress.student_updates
                 if is_generator_batch(progress.batches, run.n_generator, args.n_student_steps):
                     loss = generator_update(objective, batch, accelerator, run.generator_optimizer,
                                             args.generator_max_grad_norm, skip)
@@ -329,18 +341,19 @@ def train(args: RunArgs) -> dict:
                     terms = {"student": loss, **terms}
                     progress.student_updates += 1
                     bar.update(1)
+                step = progress.student_updates
                 if skip and not math.isfinite(loss.item()):
                     progress.skipped_updates += 1
                     if progress.skipped_updates > args.skip_nonfinite_steps:
                         raise NonFiniteLoss(f"More than {args.skip_nonfinite_steps} updates had a NaN/inf loss "
-                                            f"(the last at student update {step}); stopping. Last good checkpoint: "
+                                            f"(the last at step {step}); stopping. Last good checkpoint: "
                                             f"{last_checkpoint or 'none'}.")
                 else:
                     for name, value in terms.items():
                         window.add(name, value, step)
                 window.examples += len(batch["input_ids"]) * accelerator.num_processes
                 progress.batches += 1
-                updated = progress.student_updates > step
+                updated = step > before
                 if updated and (progress.student_updates % args.logging_steps == 0
                                 or progress.student_updates == run.total_updates):
                     window.check_finite(last_checkpoint)

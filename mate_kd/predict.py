@@ -9,12 +9,13 @@ from accelerate import Accelerator
 
 from .config import RunArgs
 from .data import make_loader
+from .loop import make_accelerator
 from .evaluation import evaluate, predict_logits, to_predictions, write_submission
 from .pipeline import Models, encode_split, load_models, resolve_task
 
 
 def _setup(args: RunArgs) -> tuple[Accelerator, object, Models]:
-    accelerator = Accelerator(mixed_precision=args.mixed_precision, cpu=args.no_cuda)
+    accelerator = make_accelerator(args)
     task = resolve_task(args)
     models = load_models(args, task, training=False)
     models.student = accelerator.prepare(models.student)

@@ -1,0 +1,179 @@
+"""Checkpoints, exact resume after SIGTERM and kill -9, atomic saves, NaN/inf guards."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mate_kd import checkpoint as checkpoint_mod
+from mate_kd.checkpoint import list_checkpoints
+from mate_kd.config import parse_args
+from mate_kd.errors import ConfigError, MateKDError
+from mate_kd.loop import NonFiniteLoss, train
+from mate_kd.objectives import MateKD
+
+SST2 = str(Path(__file__).parents[1] / "mate_kd" / "assets" / "sst2_sample")
+
+
+def flags(models: dict[str, str], out: Path, *extra: str) -> list[str]:
+    return ["--method", "mate-kd", "--model_name_or_path", models["student"], "--teacher_path", models["teacher"],
+            "--generator_path", models["generator"], "--task_name", "sst-2", "--data_dir", SST2,
+            "--output_dir", str(out), "--num_train_epochs", "2", "--max_train_samples", "96",
+            "--max_eval_samples", "32", "--per_device_train_batch_size", "8", "--n_generator_steps", "2",
+            "--n_student_steps", "3", "--logging_steps", "4", "--evaluate_during_training", "--save_steps", "3",
+            "--learning_rate", "1e-3", "--generator_learning_rate", "1e-3", *extra]
+
+
+def weights(out: Path, name: str) -> dict[str, torch.Tensor]:
+    return load_file(str(out / name / "model.safetensors"))
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    for name in ("final", "generator", "best"):
+        wa, wb = weights(a, name), weights(b, name)
+        assert wa.keys() == wb.keys()
+        for key in wa:
+            assert torch.equal(wa[key], wb[key]), f"{name}/{key} differs"
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_bert, tmp_path_factory) -> Path:
+    """One uninterrupted run, the yardstick for every interrupted one."""
+    out = tmp_path_factory.mktemp("reference")
+    train(parse_args(flags(tiny_bert, out)))
+    return out
+
+
+def test_same_seed_gives_identical_runs(tiny_bert, reference, tmp_path):
+    train(parse_args(flags(tiny_bert, tmp_path)))
+    assert json.loads((tmp_path / "eval_results.json").read_text()) == \
+        json.loads((reference / "eval_results.json").read_text())
+    assert_same_weights(reference, tmp_path)
+
+
+def test_keeps_only_the_last_checkpoints(reference):
+    kept = [os.path.basename(p) for p in list_checkpoints(str(reference))]
+    results = json.loads((reference / "eval_results.json").read_text())
+    last = results["progress"]["student_updates"] // 3 * 3
+    assert kept == [f"step-{last - 3:08d}", f"step-{last:08d}"]
+    assert not [p for p in os.listdir(reference / "checkpoints") if not p.startswith("step-")]
+
+
+def _run_cli(argv: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "mate_kd", "train", *argv], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(out: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while not list_checkpoints(str(out)):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+
+
+def test_sigterm_saves_and_resume_is_exact(tiny_bert, reference, tmp_path):
+    proc = _run_cli(flags(tiny_bert, tmp_path))
+    _wait_for_checkpoint(tmp_path, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    events = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert events[-1]["stopped_by_signal"] == signal.SIGTERM
+    train(parse_args(flags(tiny_bert, tmp_path, "--resume_from_checkpoint", "latest")))
+    assert json.loads((tmp_path / "eval_results.json").read_text())["final"] == \
+        json.loads((reference / "eval_results.json").read_text())["final"]
+    assert_same_weights(reference, tmp_path)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kill_9_anywhere_then_resume_is_exact(tiny_bert, reference, tmp_path, seed):
+    """SIGKILL at a random moment (saves every step, so often mid-save), then resume from latest."""
+    argv = flags(tiny_bert, tmp_path, "--save_steps", "1")
+    proc = _run_cli(argv)
+    _wait_for_checkpoint(tmp_path, proc)
+    time.sleep(random.Random(seed).uniform(0.0, 1.5))
+    proc.kill()
+    proc.wait()
+    for path in list_checkpoints(str(tmp_path)):
+        assert (Path(path) / "trainer_state.pt").is_file() and (Path(path) / "student.safetensors").is_file()
+    train(parse_args(argv + ["--resume_from_checkpoint", "latest"]))
+    assert_same_weights(reference, tmp_path)
+
+
+def test_resume_refuses_another_configuration(tiny_bert, reference, tmp_path):
+    checkpoint = list_checkpoints(str(reference))[-1]
+    with pytest.raises(ConfigError, match="learning_rate"):
+        train(parse_args(flags(tiny_bert, tmp_path, "--learning_rate", "5e-4",
+                               "--resume_from_checkpoint", checkpoint)))
+
+
+def test_resume_from_missing_checkpoint_is_refused(tiny_bert, tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ConfigError, match="not a complete checkpoint"):
+        train(parse_args(flags(tiny_bert, tmp_path / "out", "--resume_from_checkpoint", str(tmp_path / "nope"))))
+
+
+def test_disk_full_during_save_keeps_previous_checkpoint(tiny_bert, tmp_path, monkeypatch):
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def failing_save(obj, path, *a, **k):
+        if str(path).endswith("trainer_state.pt"):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, path, *a, **k)
+
+    monkeypatch.setattr(checkpoint_mod.torch, "save", failing_save)
+    with pytest.raises(MateKDError, match="No space left on device") as err:
+        train(parse_args(flags(tiny_bert, tmp_path)))
+    assert "step-00000003" in str(err.value)
+    assert [os.path.basename(p) for p in list_checkpoints(str(tmp_path))] == ["step-00000003"]
+    assert not [p for p in os.listdir(tmp_path / "checkpoints") if p.endswith(".tmp")]
+    assert (tmp_path / "log.jsonl").is_file()
+
+
+def _nan_at(monkeypatch, term: str, calls: set[int]):
+    real = MateKD.student_loss
+    seen = {"n": 0}
+
+    def poisoned(self, batch):
+        loss, terms = real(self, batch)
+        seen["n"] += 1
+        if seen["n"] in calls:
+            terms = {**terms, term: terms[term] * float("nan")}
+            loss = loss + terms[term]
+        return loss, terms
+
+    monkeypatch.setattr(MateKD, "student_loss", poisoned)
+
+
+def test_nan_loss_stops_naming_step_and_term(tiny_bert, tmp_path, monkeypatch):
+    _nan_at(monkeypatch, "adv", {5})
+    with pytest.raises(NonFiniteLoss, match=r"adv loss became NaN/inf at step 5 .*Last good checkpoint: .*step-00000003"):
+        train(parse_args(flags(tiny_bert, tmp_path)))
+    assert [os.path.basename(p) for p in list_checkpoints(str(tmp_path))] == ["step-00000003"]
+
+
+def test_nan_loss_can_be_skipped_a_bounded_number_of_times(tiny_bert, tmp_path, monkeypatch):
+    _nan_at(monkeypatch, "kd", {2, 6})
+    results = train(parse_args(flags(tiny_bert, tmp_path / "ok", "--skip_nonfinite_steps", "2")))
+    assert results["progress"]["skipped_updates"] == 2
+    for value in weights(tmp_path / "ok", "final").values():
+        assert torch.isfinite(value).all()
+    monkeypatch.undo()
+    _nan_at(monkeypatch, "kd", {2, 3, 4})
+    with pytest.raises(NonFiniteLoss, match="More than 2 updates"):
+        train(parse_args(flags(tiny_bert, tmp_path / "stop", "--skip_nonfinite_steps", "2")))
