@@ -16,6 +16,9 @@ commands:
   evaluate    score a saved model on the dev split(s) of a task
   predict     write GLUE submission files for the test split(s) of a task
   quickstart  the whole pipeline on bundled SST-2 sample data with tiny models (CPU, minutes)
+  make-student        a student from chosen encoder layers of a model (DistilBERT-style initialisation)
+  pretrain-generator  a masked-LM generator from an encoder, trained by MLM on a task's text
+  compare             methods x tasks x seeds from one student: results.json, results.md, curve PNGs
 
 `mate-kd COMMAND --help` lists the flags of a command."""
 
@@ -61,7 +64,10 @@ def _quickstart(argv: Sequence[str]) -> None:
     quickstart_main(argv)
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "quickstart": _quickstart}
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "quickstart": _quickstart,
+            "make-student": lambda argv: __import__("mate_kd.student_init", fromlist=["main"]).main(list(argv)),
+            "pretrain-generator": lambda argv: __import__("mate_kd.generator_prep", fromlist=["main"]).main(list(argv)),
+            "compare": lambda argv: __import__("mate_kd.compare", fromlist=["main"]).main(list(argv))}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,0 +1,146 @@
+"""compare: run flags per method, summaries, and a tiny resumable campaign end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+
+import pytest
+
+from mate_kd.cli import main as cli_main
+from mate_kd.compare import Campaign, learning_curve, markdown, prepare_teacher, run_argv, validate
+from mate_kd.config import parse_args
+from mate_kd.errors import ConfigError
+from mate_kd.tasks import get_task
+from mate_kd.tiny import build_tiny_models
+
+FIXTURE_RTE = os.path.join(os.path.dirname(__file__), "fixtures", "glue", "RTE")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("compare")
+    shutil.copytree(FIXTURE_RTE, root / "glue" / "RTE")
+    paths = build_tiny_models(str(root / "models"), "bert", id2label={0: "entailment", 1: "not_entailment"})
+    return {"root": str(root), "data_root": str(root / "glue"), **paths}
+
+
+def _campaign(setup, **kw) -> Campaign:
+    values = dict(data_root=setup["data_root"], output_dir=os.path.join(setup["root"], "out"),
+                  student_init=setup["student"], tasks=["RTE"], methods=["finetune", "kd", "mate-kd", "mate-kd-ng0"],
+                  seeds=[1], teacher=setup["teacher"], generator=setup["generator"])
+    values.update(kw)
+    return Campaign(**values)
+
+
+def test_run_flags_per_method(setup):
+    c = _campaign(setup, train_flags=["--n_generator_steps", "3", "--learning_rate", "1e-4"],
+                  method_args={"mate-kd": ["--generator_learning_rate", "1e-4"]})
+    task = get_task("RTE")
+    parsed = {m: parse_args(run_argv(c, task, m, 7, setup["teacher"])) for m in c.methods}
+    assert parsed["finetune"].method == "finetune" and parsed["finetune"].teacher_path is None
+    assert parsed["kd"].method == "kd" and parsed["kd"].generator_path is None
+    assert parsed["mate-kd"].n_generator_steps == 3 and parsed["mate-kd"].generator_learning_rate == 1e-4
+    ng0 = parsed["mate-kd-ng0"]
+    assert ng0.method == "mate-kd" and ng0.n_generator_steps == 0 and ng0.generator_learning_rate == 5e-7
+    for method, args in parsed.items():
+        assert args.seed == 7 and args.learning_rate == 1e-4 and args.evaluate_during_training
+        assert args.output_dir == os.path.join(c.output_dir, "runs", "RTE", method, "seed7")
+        assert args.model_name_or_path == setup["student"] and args.data_dir == os.path.join(setup["data_root"], "RTE")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"methods": ["finetune", "distil"]}, "Unknown methods"),
+    ({"teacher": None}, "need a teacher"),
+    ({"generator": None}, "--generator"),
+    ({"train_flags": ["--seed", "3"]}, "sets itself"),
+    ({"method_args": {"mate-kd-ng0": ["--n_generator_steps", "2"]}}, "fixes --n_generator_steps"),
+    ({"tasks": ["MRPC"]}, "No directory for task MRPC"),
+    ({"tasks": ["RTE", "rte"]}, "twice"),
+])
+def test_bad_campaigns_are_refused(setup, change, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(_campaign(setup, **change))
+
+
+def test_method_args_must_name_a_method(setup, capsys):
+    code = cli_main(["compare", "--data_root", setup["data_root"], "--tasks", "RTE", "--methods", "finetune",
+                     "--student_init", setup["student"], "--output_dir", os.path.join(setup["root"], "x"),
+                     "--method_args", "kd:--kd_temperature 2"])
+    assert code == 1 and "METHOD:FLAGS" in capsys.readouterr().err
+
+
+def test_given_teacher_is_scored_once(setup, tmp_path):
+    c = _campaign(setup, output_dir=str(tmp_path / "out"), train_flags=["--max_seq_length", "64"])
+    teacher = prepare_teacher(c, get_task("RTE"))
+    assert teacher["path"] == setup["teacher"] and teacher["source"] == "given"
+    assert teacher["score"] == teacher["metrics"]["dev"]["acc"] and 0.0 <= teacher["score"] <= 1.0
+    cache = tmp_path / "out" / "teachers" / "RTE" / "given_teacher_eval.json"
+    assert json.loads(cache.read_text(encoding="utf-8")) == teacher
+    stamp = os.path.getmtime(cache)
+    assert prepare_teacher(c, get_task("RTE")) == teacher and os.path.getmtime(cache) == stamp
+
+
+def test_learning_curve_and_table(tmp_path, setup):
+    run = tmp_path / "run"
+    run.mkdir()
+    events = [{"step": 2, "eval": {"dev": {"acc": 0.5}}}, {"step": 3, "loss_ce": 0.1},
+              {"step": 4, "eval": {"dev": {"acc": 0.75}}}, {"step": 5, "final_eval": {"dev": {"acc": 0.625}}}]
+    (run / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    assert learning_curve(str(run), "dev/acc") == {2: 0.5, 4: 0.75, 5: 0.625}
+    runs = [{"task": "RTE", "method": "kd", "seed": s, "selection_metric": "dev/acc", "best_score": b,
+             "final_score": f, "wall_s": 10.0, "best": {"metrics": {"dev": {"acc": b}}},
+             "final": {"metrics": {"dev": {"acc": f}}}} for s, b, f in [(1, 0.5, 0.4), (2, 0.7, 0.6)]]
+    teachers = {"RTE": {"score": 0.8, "selection_metric": "dev/acc"}}
+    table = markdown(runs, teachers, _campaign(setup, methods=["kd"], seeds=[1, 2]))
+    assert "| RTE | kd | 2 | dev/acc | 60.00 ± 14.14 | 50.00 ± 14.14 | 10 |" in table
+    assert "| RTE | teacher | 1 | dev/acc | 80.00 | – | – |" in table
+
+
+def test_tiny_campaign_end_to_end_and_resume(setup, capsys):
+    out = os.path.join(setup["root"], "campaign")
+    argv = ["compare", "--data_root", setup["data_root"], "--tasks", "RTE", "--methods", "finetune,mate-kd-ng0",
+            "--seeds", "1,2", "--teacher_init", setup["teacher"], "--student_init", setup["student"],
+            "--generator", setup["generator"], "--output_dir", out, "--",
+            "--max_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "4", "--max_seq_length", "64"]
+    assert cli_main(argv) == 0
+    summary = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))
+    runs = summary["runs"]
+    assert sorted((r["method"], r["seed"]) for r in runs) == [("finetune", 1), ("finetune", 2),
+                                                             ("mate-kd-ng0", 1), ("mate-kd-ng0", 2)]
+    for r in runs:
+        assert r["task"] == "RTE" and r["selection_metric"] == "dev/acc" and not r["skipped"]
+        assert r["best_score"] == r["best"]["metrics"]["dev"]["acc"] and 0.0 <= r["final_score"] <= 1.0
+        assert r["final"]["step"] == 2 and r["wall_s"] > 0
+        assert os.path.isfile(os.path.join(r["run_dir"], "eval_results.json"))
+    ng0 = parse_args(["--config", os.path.join(out, "runs", "RTE", "mate-kd-ng0", "seed1", "run_config.yaml")])
+    assert ng0.method == "mate-kd" and ng0.n_generator_steps == 0
+    teacher = summary["teachers"]["RTE"]
+    assert teacher["path"] == os.path.join(out, "teachers", "RTE", "best") and os.path.isdir(teacher["path"])
+
+    table = open(os.path.join(out, "results.md"), encoding="utf-8").read()
+    for method in ("finetune", "mate-kd-ng0"):
+        best = [100 * r["best_score"] for r in runs if r["method"] == method]
+        cell = f"{statistics.mean(best):.2f} ± {statistics.stdev(best):.2f}"
+        assert f"| RTE | {method} | 2 | dev/acc | {cell} |" in table
+    assert f"| RTE | teacher | 1 | dev/acc | {100 * teacher['score']:.2f} |" in table
+    with open(os.path.join(out, "curves_RTE.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+    stamps = {r["run_dir"]: os.path.getmtime(os.path.join(r["run_dir"], "eval_results.json")) for r in runs}
+    teacher_stamp = os.path.getmtime(os.path.join(out, "teachers", "RTE", "eval_results.json"))
+    capsys.readouterr()
+    assert cli_main(argv) == 0
+    assert "fine-tuning" not in capsys.readouterr().out
+    rerun = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))["runs"]
+    assert all(r["skipped"] for r in rerun)
+    assert [r["best_score"] for r in rerun] == [r["best_score"] for r in runs]
+    assert {r["run_dir"]: os.path.getmtime(os.path.join(r["run_dir"], "eval_results.json")) for r in rerun} == stamps
+    assert os.path.getmtime(os.path.join(out, "teachers", "RTE", "eval_results.json")) == teacher_stamp
+
+    changed = argv[:argv.index("--max_steps")] + ["--max_steps", "3"] + argv[argv.index("--max_steps") + 2:]
+    assert cli_main(changed) == 1
+    err = capsys.readouterr().err
+    assert "other settings" in err and "max_steps: 2 there, 3 now" in err
