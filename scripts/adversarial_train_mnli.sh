@@ -23,16 +23,8 @@ DATA=$GLUE_DIR/$TASK
 TEACHER=$CKPTS/teachers_bert_base/$TASK
 STUDENT=$BERT_MODELS/distilbert-base
 GENERATOR=$BERT_MODELS/uncased_L-4_H-256_A-4
-read -r -a CMD <<< "${MATE_KD:-mate-kd}"
-read -r -a EXTRA <<< "${EXTRA_ARGS:-}"
-
-missing=0
-require() {  # require DIR FILE DESCRIPTION HOW-TO
-    if [[ ! -f "$1/$2" ]]; then
-        printf 'error: missing %s: %s/%s not found.\n  %s\n' "$3" "$1" "$2" "$4" >&2
-        missing=1
-    fi
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require "$DATA" train.tsv "GLUE MNLI data" \
     "Put the original GLUE MNLI files (train.tsv, dev_matched.tsv, dev_mismatched.tsv) in $DATA/, or set GLUE_DIR to the folder holding MNLI/."
 require "$TEACHER" config.json "fine-tuned BERT-base MNLI teacher" \

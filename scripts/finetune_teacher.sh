@@ -42,16 +42,8 @@ esac
 DATA=$GLUE_DIR/$TASK
 TEACHER=$CKPTS/teachers_$NAME/$TASK
 RUN_DIR=${RUN_DIR:-$CKPTS/runs/teacher_${NAME}_$TASK}
-read -r -a CMD <<< "${MATE_KD:-mate-kd}"
-read -r -a EXTRA <<< "${EXTRA_ARGS:-}"
-
-missing=0
-require() {  # require DIR FILE DESCRIPTION HOW-TO
-    if [[ ! -f "$1/$2" ]]; then
-        printf 'error: missing %s: %s/%s not found.\n  %s\n' "$3" "$1" "$2" "$4" >&2
-        missing=1
-    fi
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require "$DATA" train.tsv "GLUE $TASK data" \
     "Put the original GLUE $TASK files (train.tsv, dev*.tsv) in $DATA/, or set GLUE_DIR to the folder holding $TASK/."
 require "$INIT" config.json "pre-trained teacher initialisation" \

@@ -71,7 +71,7 @@ def test_keeps_only_the_last_checkpoints(reference):
 
 
 def _run_cli(argv: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "TQDM_DISABLE": "1"}
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}  # same threads as this process (conftest)
     return subprocess.Popen([sys.executable, "-m", "mate_kd", "train", *argv], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
