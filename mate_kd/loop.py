@@ -256,17 +256,20 @@ def _resume_settings(args: RunArgs, accelerator: Accelerator) -> dict:
 def train(args: RunArgs) -> dict:
     """Run one training job end to end (or resume one); returns the contents of eval_results.json."""
     out = args.output_dir
-    resume = resolve_resume(args.resume_from_checkpoint, out) if os.path.isdir(out) else None
+    resume = resolve_resume(args.resume_from_checkpoint, out)
     if make_accelerator(args).is_main_process:
         prepare_output_dir(out, args.overwrite_output_dir or bool(args.resume_from_checkpoint))
     run = build_run(args)
     accelerator, task, tokenizer, objective = run.accelerator, run.task, run.models.tokenizer, run.objective
     accelerator.wait_for_everyone()
-    student, generator = objective.student, objective.generator
+    student = objective.student
     bare_student = objective.bare_student
     bare_generator = objective.bare_generator if run.generator_optimizer is not None else None
     batches_per_epoch = len(run.train_loader)
     selection = args.metric_for_best_model or task.selection_metric
+    if selection not in task.metrics:
+        raise ConfigError(f"--metric_for_best_model {selection} is not a metric of {task.name}: choose one of "
+                          f"{list(task.metrics)}.")
     log_path = os.path.join(out, "log.jsonl")
     skip = args.skip_nonfinite_steps > 0
     progress, window, epoch_order = Progress(), Window(), run.sampler_generator.get_state()

@@ -183,3 +183,12 @@ def test_nan_dev_metric_still_finishes_with_a_best_model(tiny_regression, tmp_pa
     assert results["best"]["step"] == 1
     assert (out / "best" / "model.safetensors").is_file() and (out / "final" / "model.safetensors").is_file()
     assert json.loads((out / "eval_results.json").read_text())["final"]["step"] == 2
+
+
+def test_unknown_selection_metric_is_refused_before_training(tiny_bert, tmp_path):
+    from mate_kd.errors import ConfigError
+
+    args = run_args(tiny_bert, tmp_path / "out", extra=["--max_steps", "2", "--metric_for_best_model", "f1"])
+    with pytest.raises(ConfigError, match=r"f1 is not a metric of sst-2.*\['acc'\]"):
+        train(args)
+    assert not (tmp_path / "out" / "log.jsonl").exists()

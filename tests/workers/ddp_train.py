@@ -7,7 +7,6 @@ import json
 import os
 import sys
 
-import torch
 import torch.distributed as dist
 
 from mate_kd import loop
