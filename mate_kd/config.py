@@ -103,6 +103,9 @@ class RunArgs:
     kd_weight: Optional[float] = _f(None, "Weight of D(S(x), T(x)); default 1/3 mate-kd, 1/2 kd.")
     adv_weight: Optional[float] = _f(None, "Weight of D(S(x'), T(x')); default 1/3 mate-kd.")
     forbid_special_tokens: bool = _f(False, "Never sample special tokens into masked slots.")
+    cache_teacher_logits: bool = _f(True, "Compute the frozen teacher's logits on the clean training text once, "
+                                          "before training, instead of at every student step "
+                                          "(--no_cache_teacher_logits to turn off).")
 
     # Devices
     mixed_precision: Precision = _f("no", "no, fp16 or bf16 autocast (through accelerate).")
@@ -139,6 +142,11 @@ def validate(args: RunArgs, *, training: bool) -> RunArgs:
         raise ConfigError("--model_name_or_path is required (the student, or the model to evaluate).")
     if not args.output_dir:
         raise ConfigError("--output_dir is required.")
+    for flag in ("max_train_samples", "max_eval_samples"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag} {value} would leave no examples: pass N >= 1 to keep the first N "
+                              "examples, or leave the flag out to use them all.")
     if training:
         if args.method in ("kd", "mate-kd") and not args.teacher_path:
             raise ConfigError(f"--method {args.method} needs --teacher_path, a fine-tuned teacher "

@@ -37,7 +37,7 @@ class EncodedSplit(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         a, b = self.offsets[i], self.offsets[i + 1]
-        item = {"input_ids": self.ids[a:b].tolist()}
+        item = {"input_ids": self.ids[a:b].tolist(), "idx": i}
         if self.segments is not None:
             item["token_type_ids"] = self.segments[a:b].tolist()
         if self.labels is not None:

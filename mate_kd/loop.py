@@ -28,9 +28,10 @@ from . import config as config_mod
 from .checkpoint import (checkpoint_path, load_checkpoint, resolve_resume, save_checkpoint, save_model,
                          set_rng_state)
 from .config import RunArgs
-from .data import make_loader
+from .data import EncodedSplit, make_loader
 from .errors import ConfigError, MateKDError
 from .evaluation import evaluate
+from .models import forward_inputs
 from .objectives import MateKD, Settings
 from .pipeline import Models, encode_split, load_models, prepare_output_dir, resolve_task, special_token_ids
 from .tasks import TaskSpec
@@ -162,6 +163,19 @@ def make_accelerator(args: RunArgs) -> Accelerator:
     return Accelerator(mixed_precision=args.mixed_precision, cpu=args.no_cuda or not torch.cuda.is_available())
 
 
+@torch.no_grad()
+def teacher_logits(teacher: torch.nn.Module, split: EncodedSplit, tokenizer, batch_size: int,
+                   accelerator: Accelerator, pad_to_length: Optional[int] = None) -> Tensor:
+    """T(x) for every training example, row i for example i (every process computes all rows)."""
+    accepted = forward_inputs(teacher)
+    rows = []
+    loader = make_loader(split, tokenizer, batch_size, train=False, pad_to_length=pad_to_length)
+    for batch in tqdm(loader, desc="teacher logits", leave=False, disable=not accelerator.is_local_main_process):
+        with accelerator.autocast():
+            rows.append(teacher(**{k: v.to(accelerator.device) for k, v in batch.items() if k in accepted}).logits)
+    return torch.cat(rows).float()
+
+
 def build_run(args: RunArgs) -> Run:
     """Load task, data and models, and wrap them for the devices accelerate found."""
     accelerator = make_accelerator(args)
@@ -214,11 +228,14 @@ def build_run(args: RunArgs) -> Run:
     warmup = args.warmup_steps or int(args.warmup_ratio * total_updates)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_updates)
     ce, kd, adv = args.weights()
+    cache = None
+    if teacher is not None and kd > 0 and args.cache_teacher_logits:
+        cache = teacher_logits(teacher, train_split, tokenizer, args.per_device_eval_batch_size, accelerator, pad)
     objective = MateKD(student, teacher, generator,
                        Settings(args.mask_prob, args.gumbel_temperature, args.kd_temperature, args.divergence,
                                 ce, kd, adv, args.forbid_special_tokens),
                        special_token_ids(tokenizer).to(accelerator.device), tokenizer.mask_token_id,
-                       unwrap=accelerator.unwrap_model)
+                       unwrap=accelerator.unwrap_model, teacher_cache=cache)
     return Run(args, accelerator, task, models, objective, train_loader, eval_loaders, optimizer, scheduler,
                generator_optimizer, n_generator, total_updates, sampler_generator)
 

@@ -47,6 +47,12 @@ def _load(loader, path: str, role: str, flag: str, **kwargs):
         return loader.from_pretrained(path, **kwargs)
     except OSError as err:
         raise ModelError(f"Could not load the {role} from {path} ({flag}): {err}. {LAYOUT}") from None
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise ModelError(f"The {role} at {path} ({flag}) needs Python code shipped with the model (auto_map in "
+                             "its config.json). mate-kd never runs it unless you pass --trust_remote_code: read "
+                             "that code first, or use a model that transformers supports natively.") from None
+        raise ModelError(f"Could not load the {role} from {path} ({flag}): {err}") from None
 
 
 def load_tokenizer(path: str, flag: str = "--tokenizer_name", **kwargs) -> PreTrainedTokenizerBase:

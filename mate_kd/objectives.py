@@ -42,8 +42,9 @@ class MateKD:
 
     def __init__(self, student: nn.Module, teacher: Optional[nn.Module], generator: Optional[nn.Module],
                  settings: Settings, special_ids: Tensor, mask_token_id: Optional[int],
-                 unwrap=lambda m: m) -> None:
+                 unwrap=lambda m: m, teacher_cache: Optional[Tensor] = None) -> None:
         self.student, self.teacher, self.generator = student, teacher, generator
+        self.teacher_cache = teacher_cache  # T(x) per training example (row = batch["idx"]), or None
         self.bare_student = unwrap(student)
         self.bare_generator = unwrap(generator) if generator is not None else None
         self.settings, self.special_ids, self.mask_token_id = settings, special_ids, mask_token_id
@@ -86,6 +87,16 @@ class MateKD:
         t_adv = self._logits(t, batch, t, inputs_embeds=perturbed_embeddings(t, ids, mask, one_hot))
         return -self._d(s_adv, t_adv)
 
+    def _teacher_logits(self, batch: dict[str, Tensor], ids: Tensor) -> Tensor:
+        """T on x (and x' after it); T(x) comes from the cache when there is one (the teacher is frozen)."""
+        n = len(batch["input_ids"])
+        if self.teacher_cache is None or "idx" not in batch:
+            return self._logits(self.teacher, batch, self.teacher, input_ids=ids)
+        clean = self.teacher_cache[batch["idx"]]
+        if len(ids) == n:
+            return clean
+        return torch.cat([clean, self._logits(self.teacher, batch, self.teacher, input_ids=ids[n:]).float()])
+
     def student_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Weighted CE on x, D on x' and D on x; one student pass over x and x' together."""
         w, ids, n = self.settings, batch["input_ids"], len(batch["input_ids"])
@@ -94,7 +105,7 @@ class MateKD:
                 mask, logits = self._mask_and_fill(self.bare_generator, batch)
                 ids = torch.cat([ids, perturbed_ids(ids, mask, sample_ids(logits))])
             if w.kd_weight > 0 or w.adv_weight > 0:
-                t = self._logits(self.teacher, batch, self.teacher, input_ids=ids)
+                t = self._teacher_logits(batch, ids)
         s = self._logits(self.student, batch, self.bare_student, input_ids=ids)
         terms = {"ce": task_loss(s[:n], batch["labels"])}
         if w.kd_weight > 0:

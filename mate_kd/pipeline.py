@@ -13,8 +13,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from .config import RunArgs
 from .data import EncodedSplit, encode
 from .errors import ConfigError, DataError
-from .models import (check_max_length, check_vocabularies, label_order, load_classifier, load_generator,
-                     load_teacher, load_tokenizer)
+from .models import (check_max_length, check_model_dir, check_vocabularies, label_order, load_classifier,
+                     load_generator, load_teacher, load_tokenizer)
 from .tasks import Example, TaskSpec, custom_task, get_task, infer_labels, read_split, read_table
 
 
@@ -56,6 +56,7 @@ class Models:
 def load_models(args: RunArgs, task: TaskSpec, *, training: bool = True) -> Models:
     """Tokenizer, teacher (frozen), student and generator, refused early when they do not fit."""
     common = {"cache_dir": args.cache_dir, "trust_remote_code": args.trust_remote_code}
+    check_model_dir(args.model_name_or_path, "student" if training else "model", "--model_name_or_path")
     tokenizer_path = args.tokenizer_name or args.model_name_or_path
     tokenizer = load_tokenizer(tokenizer_path, "--tokenizer_name" if args.tokenizer_name else "--model_name_or_path",
                                **common)

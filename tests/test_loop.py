@@ -192,3 +192,33 @@ def test_unknown_selection_metric_is_refused_before_training(tiny_bert, tmp_path
     with pytest.raises(ConfigError, match=r"f1 is not a metric of sst-2.*\['acc'\]"):
         train(args)
     assert not (tmp_path / "out" / "log.jsonl").exists()
+
+
+def test_cached_teacher_logits_give_the_same_loss_and_skip_the_teacher(tiny_bert, tmp_path):
+    """kd with the cache: same loss terms as computing T(x) in the step, and no teacher forward at all."""
+    cached = build_run(run_args(tiny_bert, tmp_path / "a", method="kd", extra=["--max_steps", "2"]))
+    fresh = build_run(run_args(tiny_bert, tmp_path / "b", method="kd",
+                               extra=["--max_steps", "2", "--no_cache_teacher_logits"]))
+    assert cached.objective.teacher_cache is not None and fresh.objective.teacher_cache is None
+    assert cached.objective.teacher_cache.shape == (len(cached.train_loader.dataset), 2)
+    batch = next(iter(cached.train_loader))
+    calls = []
+    handle = cached.objective.teacher.register_forward_hook(lambda *a: calls.append(1))
+    cached.objective.student.eval(), fresh.objective.student.eval()
+    _, with_cache = cached.objective.student_loss(batch)
+    handle.remove()
+    _, without = fresh.objective.student_loss(batch)
+    assert calls == []
+    for name in ("ce", "kd"):
+        torch.testing.assert_close(with_cache[name], without[name], rtol=1e-5, atol=1e-6)
+
+
+def test_cached_teacher_runs_only_on_perturbed_text_in_mate_kd(tiny_bert, tmp_path):
+    run = build_run(run_args(tiny_bert, tmp_path / "a", extra=["--max_steps", "2"]))
+    batch = next(iter(run.train_loader))
+    rows = []
+    handle = run.objective.teacher.register_forward_hook(lambda m, a, k, out: rows.append(len(k["input_ids"])),
+                                                         with_kwargs=True)
+    run.objective.student_loss(batch)
+    handle.remove()
+    assert rows == [len(batch["input_ids"])]
