@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import re
 import shutil
@@ -151,8 +152,13 @@ def load_checkpoint(path: str, settings: dict[str, Any], rank: int,
     for name, model in models.items():
         safetensors.torch.load_model(model, os.path.join(path, f"{name}.safetensors"), device=str(
             next(model.parameters()).device))
-    state = torch.load(os.path.join(path, "trainer_state.pt"), map_location="cpu", weights_only=True)
-    state["rng"] = torch.load(rng_file, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(os.path.join(path, "trainer_state.pt"), map_location="cpu", weights_only=True)
+        state["rng"] = torch.load(rng_file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ConfigError(f"Checkpoint {path} holds objects other than tensors and plain values, so it was not "
+                          "written by mate-kd (or was altered); it was not loaded. Resume from another "
+                          "checkpoint.") from None
     with open(os.path.join(path, "progress.json"), encoding="utf-8") as f:
         progress = json.load(f)
     return state, progress

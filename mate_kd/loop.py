@@ -11,6 +11,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from . import config as config_mod
-from .checkpoint import (checkpoint_path, load_checkpoint, resolve_resume, save_checkpoint, save_model,
+from .checkpoint import (CHECKPOINTS, checkpoint_path, load_checkpoint, resolve_resume, save_checkpoint, save_model,
                          set_rng_state)
 from .config import RunArgs
 from .data import EncodedSplit, make_loader
@@ -125,9 +126,10 @@ class Window:
         """Stop with the step and the term when a loss went NaN/inf since the last check."""
         bad = {name: int(first) for name, first in self.first_bad.items() if int(first) >= 0}
         if bad:
-            terms = [n for n in bad if n != "student"] or ["student"]
+            step = min(bad.values())
+            terms = [n for n, s in bad.items() if s == step and n != "student"] or ["student"]
             raise NonFiniteLoss(
-                f"The {' and '.join(terms)} loss became NaN/inf at step {min(bad.values())} (steps count student "
+                f"The {' and '.join(terms)} loss became NaN/inf at step {step} (steps count student "
                 f"updates). Last good checkpoint: {last_good or 'none'}. Lower --learning_rate / "
                 "--generator_learning_rate, use bf16 or no mixed precision instead of fp16, or allow skipping "
                 "with --skip_nonfinite_steps N; resume with --resume_from_checkpoint latest.")
@@ -275,7 +277,10 @@ def train(args: RunArgs) -> dict:
     out = args.output_dir
     resume = resolve_resume(args.resume_from_checkpoint, out)
     if make_accelerator(args).is_main_process:
-        prepare_output_dir(out, args.overwrite_output_dir or bool(args.resume_from_checkpoint))
+        # Resuming writes into its own run; `latest` before the first checkpoint may restart a run that left
+        # only its log behind, but never overwrites a finished one.
+        leftovers = {"run_config.yaml", "log.jsonl", CHECKPOINTS} if args.resume_from_checkpoint else set()
+        prepare_output_dir(out, args.overwrite_output_dir or resume is not None, leftovers)
     run = build_run(args)
     accelerator, task, tokenizer, objective = run.accelerator, run.task, run.models.tokenizer, run.objective
     accelerator.wait_for_everyone()
@@ -339,7 +344,7 @@ def train(args: RunArgs) -> dict:
 
     bar = tqdm(total=run.total_updates, initial=progress.student_updates, desc=f"train {args.method}",
                disable=not accelerator.is_local_main_process)
-    with StopRequested() as stop:
+    with StopRequested() as stop, bar:
         while progress.student_updates < run.total_updates:
             run.sampler_generator.set_state(epoch_order)
             done_in_epoch = progress.batches - progress.epoch * batches_per_epoch
@@ -392,12 +397,15 @@ def train(args: RunArgs) -> dict:
                     last_checkpoint = checkpoint()
                     log({"step": progress.student_updates, "stopped_by_signal": stop.signal,
                          "checkpoint": last_checkpoint})
+                    if accelerator.is_main_process:
+                        print(f"mate-kd train: stopped by signal {stop.signal} at step {progress.student_updates}; "
+                              f"checkpoint {last_checkpoint}. Continue with --resume_from_checkpoint latest.",
+                              file=sys.stderr)
                     raise SystemExit(128 + stop.signal)
                 if updated and args.save_steps > 0 and progress.student_updates % args.save_steps == 0:
                     last_checkpoint = checkpoint()
                 if progress.student_updates >= run.total_updates:
                     break
-    bar.close()
 
     final = evaluate_and_keep_best()
     log({"step": progress.student_updates, "final_eval": final, "best_step": progress.best_eval["step"]})

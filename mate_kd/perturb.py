@@ -55,6 +55,8 @@ def straight_through_sample(logits: Tensor, temperature: float) -> Tensor:
 
 def sample_ids(logits: Tensor) -> Tensor:
     """Token ids distributed as the argmax of a hard Gumbel-softmax sample (Gumbel-max trick)."""
+    if logits.shape[0] == 0:  # nothing masked in this batch (short texts, small batches)
+        return torch.empty(0, dtype=torch.long, device=logits.device)
     return torch.distributions.Categorical(logits=logits.float()).sample()
 
 

@@ -103,9 +103,9 @@ def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
     return torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
 
 
-def prepare_output_dir(path: str, overwrite: bool) -> None:
-    """Refuse to mix results into a non-empty directory unless the user says so."""
-    if os.path.isdir(path) and os.listdir(path) and not overwrite:
+def prepare_output_dir(path: str, overwrite: bool, leftovers: frozenset[str] | set[str] = frozenset()) -> None:
+    """Refuse to mix results into a non-empty directory (beyond `leftovers`) unless the user says so."""
+    if os.path.isdir(path) and set(os.listdir(path)) - set(leftovers) and not overwrite:
         raise ConfigError(f"Output directory {path} exists and is not empty: pass --overwrite_output_dir "
                           "to write into it, or choose another --output_dir.")
     try:

@@ -162,7 +162,7 @@ def _nan_at(monkeypatch, term: str, calls: set[int]):
 
 def test_nan_loss_stops_naming_step_and_term(tiny_bert, tmp_path, monkeypatch):
     _nan_at(monkeypatch, "adv", {5})
-    with pytest.raises(NonFiniteLoss, match=r"adv loss became NaN/inf at step 5 .*Last good checkpoint: .*step-00000003"):
+    with pytest.raises(NonFiniteLoss, match=r"^The adv loss became NaN/inf at step 5 .*Last good checkpoint: .*step-00000003"):
         train(parse_args(flags(tiny_bert, tmp_path)))
     assert [os.path.basename(p) for p in list_checkpoints(str(tmp_path))] == ["step-00000003"]
 
