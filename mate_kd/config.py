@@ -55,7 +55,8 @@ class RunArgs:
     max_seq_length: int = _f(128, "Longest tokenised input; longer ones are truncated.")
     pad_to_max_length: bool = _f(False, "Pad every batch to max_seq_length instead of its longest example.")
     group_by_length: bool = _f(False, "Batch examples of similar length together (less padding).")
-    max_train_samples: Optional[int] = _f(None, "Use only the first N training examples (after a seeded shuffle).")
+    max_train_samples: Optional[int] = _f(None, "Use N training examples: the first N after a fixed shuffle, the "
+                                                  "same subset whatever --seed is.")
     max_eval_samples: Optional[int] = _f(None, "Use only the first N examples of each dev split.")
     do_lower_case: bool = _f(False, "Accepted for compatibility; the tokenizer's own setting is used.")
     overwrite_cache: bool = _f(False, "Accepted for compatibility; tokenisation is not cached on disk.")

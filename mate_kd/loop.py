@@ -189,7 +189,7 @@ def build_run(args: RunArgs) -> Run:
     task = resolve_task(args)
     models = load_models(args, task)
     tokenizer = models.tokenizer
-    train_split = encode_split(args, task, models, "train", args.max_train_samples, shuffle_seed=args.seed)
+    train_split = encode_split(args, task, models, "train", args.max_train_samples, shuffle_seed=0)
     eval_splits = {s: encode_split(args, task, models, s, args.max_eval_samples) for s in task.eval_splits}
     pad = args.max_seq_length if args.pad_to_max_length else None
     train_loader = make_loader(train_split, tokenizer, args.per_device_train_batch_size, train=True, seed=args.seed,

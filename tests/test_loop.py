@@ -222,3 +222,13 @@ def test_cached_teacher_runs_only_on_perturbed_text_in_mate_kd(tiny_bert, tmp_pa
     run.objective.student_loss(batch)
     handle.remove()
     assert rows == [len(batch["input_ids"])]
+
+
+def test_training_subset_does_not_depend_on_the_seed(tiny_bert, tmp_path):
+    """--max_train_samples picks the same examples for every --seed, so seeds vary only the training."""
+    picked = []
+    for seed in ("1", "2"):
+        run = build_run(run_args(tiny_bert, tmp_path / seed, task="rte", data="RTE",
+                                 extra=["--max_train_samples", "4", "--seed", seed, "--max_steps", "1"]))
+        picked.append(sorted(run.train_loader.dataset.guids))
+    assert picked[0] == picked[1] and len(picked[0]) == 4
