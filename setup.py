@@ -12,7 +12,7 @@ setup(
     packages=find_packages(include=["mate_kd", "mate_kd.*"]),
     package_data={"mate_kd": ["assets/*", "assets/*/*"]},
     install_requires=[
-        "torch>=2.2,<3",
+        "torch>=2.4,<3",  # 2.4: fused AdamW on CPU
         "transformers>=5.0,<6",
         "accelerate>=1.0",
         "safetensors",

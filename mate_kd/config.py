@@ -18,6 +18,7 @@ from .errors import ConfigError
 Method = Literal["mate-kd", "kd", "finetune"]
 Divergence = Literal["soft_ce", "kl", "mse"]
 Precision = Literal["no", "fp16", "bf16"]
+Optimizer = Literal["adamw_torch_fused", "adamw_torch"]
 
 #: Loss weights (ce, kd, adv) per method when the user gives none.
 DEFAULT_WEIGHTS = {"mate-kd": (1 / 3, 1 / 3, 1 / 3), "kd": (0.5, 0.5, 0.0), "finetune": (1.0, 0.0, 0.0)}
@@ -77,6 +78,8 @@ class RunArgs:
     learning_rate: float = _f(2e-5, "Student peak learning rate.")
     weight_decay: float = _f(0.0, "Student AdamW weight decay (0 = Adam).")
     adam_epsilon: float = _f(1e-8, "AdamW epsilon.")
+    optim: Optimizer = _f("adamw_torch_fused", "adamw_torch_fused (one fused kernel per step, on CPU and CUDA; "
+                                               "falls back to adamw_torch on other devices) or adamw_torch.")
     max_grad_norm: float = _f(5.0, "Student gradient-norm clip.")
     num_train_epochs: float = _f(3.0, "Passes over the training data (generator and student batches together).")
     max_steps: int = _f(-1, "If > 0: stop after this many student updates (overrides epochs).")

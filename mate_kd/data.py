@@ -93,8 +93,11 @@ def _label_array(examples: Sequence[Example], task: TaskSpec, label_order: Optio
 
 def make_loader(split: EncodedSplit, tokenizer: PreTrainedTokenizerBase, batch_size: int, *, train: bool,
                 seed: int = 0, group_by_length: bool = False, pad_to_length: Optional[int] = None,
-                num_workers: int = 0) -> DataLoader:
-    """Batches padded to their longest example (or to `pad_to_length`), optionally length-grouped."""
+                num_workers: int = 0, order: Optional[Sequence[int]] = None) -> DataLoader:
+    """Batches padded to their longest example (or to `pad_to_length`), optionally length-grouped.
+
+    `order` (evaluation only) visits the examples in that order instead of 0, 1, 2, ...
+    """
     collate = DataCollatorWithPadding(tokenizer, padding="max_length" if pad_to_length else "longest",
                                       max_length=pad_to_length, return_tensors="pt")
     generator = torch.Generator().manual_seed(seed)
@@ -102,6 +105,8 @@ def make_loader(split: EncodedSplit, tokenizer: PreTrainedTokenizerBase, batch_s
         sampler = LengthGroupedSampler(batch_size, lengths=split.lengths(), generator=generator)
     elif train:
         sampler = RandomSampler(split, generator=generator)
+    elif order is not None:
+        sampler = order
     else:
         sampler = SequentialSampler(split)
     return DataLoader(split, batch_size=batch_size, sampler=sampler, collate_fn=collate,
