@@ -120,6 +120,34 @@ def test_sample_ids_follows_softmax():
     assert chisquare(counts, np.full(6, len(draws) / 6)).pvalue < 1e-4
 
 
+def test_sample_ids_draws_each_row_from_its_own_distribution():
+    """Rows differ (so rows cannot be mixed up), and small probabilities in a 30k vocabulary keep their mass."""
+    torch.manual_seed(4)
+    vocab, n, chunk = 30_000, 6_000, 1_000
+    logits = torch.full((2, vocab), -30.0)
+    top = [5, 17, vocab - 1]
+    logits[0, top] = torch.tensor([2.0, 1.0, 0.0])
+    logits[1, :] = 0.0  # uniform, except one token with 1000x the mass of the others
+    logits[1, 123] = math.log(1000.0)
+    draws = torch.cat([sample_ids(logits.repeat_interleave(chunk, dim=0)).view(2, chunk) for _ in range(n // chunk)],
+                      dim=1)
+    probs = torch.softmax(logits.double(), -1)
+    counts = np.bincount(draws[0].numpy(), minlength=vocab)[top]
+    assert counts.sum() >= n - 2  # the other 29,997 tokens hold ~1e-14 of the mass each
+    assert chisquare(counts, _expected(probs[0, top].numpy() / probs[0, top].sum().item(), counts.sum())).pvalue > 1e-4
+    hits = int((draws[1] == 123).sum())
+    expected = n * probs[1, 123].item()  # ~3.2% of the draws
+    assert abs(hits - expected) < 5 * math.sqrt(expected)
+    assert len(torch.unique(draws[1])) > 4_500, "the uniform part of row 1 is sampled across the vocabulary"
+
+
+def test_sample_ids_never_draws_forbidden_first_or_last_tokens():
+    torch.manual_seed(5)
+    logits = forbid(torch.randn(100_000, 7), torch.tensor([0, 6]))
+    draws = sample_ids(logits)
+    assert draws.min() >= 1 and draws.max() <= 5 and len(torch.unique(draws)) == 5
+
+
 def test_forbid_never_samples_special_ids():
     torch.manual_seed(3)
     special = torch.tensor([0, 2, 4])
