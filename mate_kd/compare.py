@@ -325,6 +325,7 @@ def markdown(runs: list[dict], teachers: dict[str, Optional[dict]], c: Campaign)
             lines.append(f"| {task.dir_name} | {method} | {len(rs)} | {rs[0]['selection_metric']} | "
                          f"{_cell([r['best_score'] for r in rs])} | {_cell([r['final_score'] for r in rs])} | "
                          f"{wall} |")
+    lines += per_seed_tables(groups, c)
     lines += ["", "## Every dev metric", "", "| task | method | metric | best-on-dev | final |",
               "| --- | --- | --- | --- | --- |"]
     for (task_name, method), rs in groups.items():
@@ -334,6 +335,46 @@ def markdown(runs: list[dict], teachers: dict[str, Optional[dict]], c: Campaign)
                              f"{_cell([r['best']['metrics'][split][metric] for r in rs])} | "
                              f"{_cell([r['final']['metrics'][split][metric] for r in rs])} |")
     return "\n".join(lines) + "\n"
+
+
+def per_seed_tables(groups: dict[tuple[str, str], list[dict]], c: Campaign) -> list[str]:
+    """Best-on-dev per seed, and every pair of methods compared seed by seed (same seed: same head, same data
+    order), which separates a method's effect from seed-to-seed spread better than two means do."""
+    lines = ["", "## Per seed (best-on-dev x100)", "",
+             "| task | method | " + " | ".join(f"seed {s}" for s in c.seeds) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in c.seeds) + " |"]
+    scores: dict[tuple[str, str], dict[int, float]] = {}
+    for (task_name, method), rs in groups.items():
+        scores[task_name, method] = {r["seed"]: 100 * r["best_score"] for r in rs}
+        lines.append(f"| {task_name} | {method} | " + " | ".join(
+            f"{scores[task_name, method][s]:.2f}" if s in scores[task_name, method] else "–" for s in c.seeds) + " |")
+    lines += ["", "## Paired by seed (best-on-dev, A − B, x100)", "",
+              "| task | A | B | seeds | mean diff ± std | A better / equal / worse |", "| --- | --- | --- | --- | --- | --- |"]
+    for task_name in dict.fromkeys(t for t, _ in groups):
+        methods = [m for m in c.methods if (task_name, m) in scores]
+        for i, a in enumerate(methods):
+            for b in methods[:i]:
+                seeds = sorted(set(scores[task_name, a]) & set(scores[task_name, b]))
+                if not seeds:
+                    continue
+                diffs = [scores[task_name, a][s] - scores[task_name, b][s] for s in seeds]
+                mean, std = _mean_std(diffs)
+                cell = f"{mean:+.2f}" if std is None else f"{mean:+.2f} ± {std:.2f}"
+                better = sum(d > 1e-9 for d in diffs)
+                worse = sum(d < -1e-9 for d in diffs)
+                lines.append(f"| {task_name} | {a} | {b} | {len(seeds)} | {cell} | "
+                             f"{better} / {len(diffs) - better - worse} / {worse} |")
+    return lines
+
+
+def write_summary(c: Campaign, runs: list[dict], teachers: dict[str, Optional[dict]]) -> dict:
+    """results.json and results.md for the runs so far (written after every run, so a long campaign can be
+    read while it goes on)."""
+    summary = {"settings": dict(vars(c)), "teachers": teachers, "runs": runs}
+    _write_json(os.path.join(c.output_dir, "results.json"), summary)
+    with open(os.path.join(c.output_dir, "results.md"), "w", encoding="utf-8") as f:
+        f.write(markdown(runs, teachers, c))
+    return summary
 
 
 def plot_curves(runs: list[dict], teachers: dict[str, Optional[dict]], out_dir: str) -> list[str]:
@@ -392,10 +433,8 @@ def run_campaign(c: Campaign) -> dict:
                       f"{100 * record['best_score']:.2f} final {100 * record['final_score']:.2f} "
                       f"({record['selection_metric']}, {state})", flush=True)
                 runs.append(record)
-    summary = {"settings": dict(vars(c)), "teachers": teachers, "runs": runs}
-    _write_json(os.path.join(c.output_dir, "results.json"), summary)
-    with open(os.path.join(c.output_dir, "results.md"), "w", encoding="utf-8") as f:
-        f.write(markdown(runs, teachers, c))
+                write_summary(c, runs, teachers)
+    summary = write_summary(c, runs, teachers)
     summary["plots"] = plot_curves(runs, teachers, c.output_dir) if c.plots else []
     return summary
 

@@ -99,6 +99,19 @@ def test_learning_curve_and_table(tmp_path, setup):
     assert "| RTE | teacher | 1 | dev/acc | 80.00 | – | – |" in table
 
 
+def test_markdown_pairs_methods_seed_by_seed(setup):
+    scores = {("finetune", 1): 0.70, ("finetune", 2): 0.74, ("finetune", 3): 0.72,
+              ("mate-kd", 1): 0.71, ("mate-kd", 2): 0.74, ("mate-kd", 3): 0.75}
+    runs = [{"task": "RTE", "method": m, "seed": s, "selection_metric": "dev/acc", "best_score": v, "final_score": v,
+             "wall_s": 1.0, "best": {"metrics": {"dev": {"acc": v}}}, "final": {"metrics": {"dev": {"acc": v}}}}
+            for (m, s), v in scores.items()]
+    table = markdown(runs, {}, _campaign(setup, methods=["finetune", "mate-kd"], seeds=[1, 2, 3]))
+    assert "| RTE | finetune | 70.00 | 74.00 | 72.00 |" in table
+    assert "| RTE | mate-kd | 71.00 | 74.00 | 75.00 |" in table
+    # differences 1, 0, 3: mean 1.33, sample std 1.53; better on seeds 1 and 3, equal on 2
+    assert "| RTE | mate-kd | finetune | 3 | +1.33 ± 1.53 | 2 / 1 / 0 |" in table
+
+
 def test_tiny_campaign_end_to_end_and_resume(setup, capsys):
     out = os.path.join(setup["root"], "campaign")
     argv = ["compare", "--data_root", setup["data_root"], "--tasks", "RTE", "--methods", "finetune,mate-kd-ng0",
@@ -126,6 +139,7 @@ def test_tiny_campaign_end_to_end_and_resume(setup, capsys):
         cell = f"{statistics.mean(best):.2f} ± {statistics.stdev(best):.2f}"
         assert f"| RTE | {method} | 2 | dev/acc | {cell} |" in table
     assert f"| RTE | teacher | 1 | dev/acc | {100 * teacher['score']:.2f} |" in table
+    assert "| RTE | mate-kd-ng0 | finetune | 2 |" in table
     with open(os.path.join(out, "curves_RTE.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
@@ -144,3 +158,24 @@ def test_tiny_campaign_end_to_end_and_resume(setup, capsys):
     assert cli_main(changed) == 1
     err = capsys.readouterr().err
     assert "other settings" in err and "max_steps: 2 there, 3 now" in err
+
+
+def test_results_are_written_after_every_run(setup, tmp_path, monkeypatch):
+    """A campaign stopped part-way leaves results.json/results.md with the runs finished so far."""
+    from mate_kd import compare
+
+    def fake_run(c, task, method, seed, teacher):
+        if method == "kd":
+            raise KeyboardInterrupt
+        return {"task": "RTE", "method": method, "seed": seed, "selection_metric": "dev/acc", "best_score": 0.6,
+                "final_score": 0.5, "wall_s": 1.0, "skipped": False, "best": {"metrics": {"dev": {"acc": 0.6}}},
+                "final": {"metrics": {"dev": {"acc": 0.5}}}}
+
+    monkeypatch.setattr(compare, "run_one", fake_run)
+    monkeypatch.setattr(compare, "prepare_teacher", lambda c, task: None)
+    c = _campaign(setup, output_dir=str(tmp_path / "out"), methods=["finetune", "kd"])
+    with pytest.raises(KeyboardInterrupt):
+        compare.run_campaign(c)
+    written = json.load(open(tmp_path / "out" / "results.json", encoding="utf-8"))
+    assert [(r["method"], r["seed"]) for r in written["runs"]] == [("finetune", 1)]
+    assert "| RTE | finetune | 1 | dev/acc | 60.00 | 50.00 | 1 |" in (tmp_path / "out" / "results.md").read_text()
