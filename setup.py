@@ -23,7 +23,8 @@ setup(
         "PyYAML",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "textbrewer>=0.2.1"],  # textbrewer: the peer toolkit of benchmarks/
+        "bench": ["textbrewer>=0.2.1"],
         "plots": ["matplotlib"],
     },
     entry_points={"console_scripts": ["mate-kd=mate_kd.cli:main"]},

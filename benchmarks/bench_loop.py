@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import psutil
 import torch
@@ -43,16 +43,23 @@ sys.path.insert(0, HERE)
 
 import prototypes  # noqa: E402
 from naive_reference import NaiveReference  # noqa: E402
+from peer_textbrewer import time_textbrewer_kd  # noqa: E402
 
-from mate_kd.config import parse_args  # noqa: E402
-from mate_kd.loop import Run, build_run, generator_update, student_update  # noqa: E402
+from mate_kd.config import RunArgs, parse_args  # noqa: E402
+from mate_kd.loop import Run, build_run, generator_update, make_optimizer, student_update  # noqa: E402
+from mate_kd import objectives  # noqa: E402
 from mate_kd.pipeline import special_token_ids  # noqa: E402
 from mate_kd.tasks import TaskSpec, get_task  # noqa: E402
 from mate_kd.tiny import ASSETS_DIR, build_tiny_models, build_tokenizer  # noqa: E402
 
 MODES = ("finetune", "kd", "mate-kd", "naive-reference")
-VARIANT_MODES = ("kd-no-cache", "mate-kd-no-cache")
-PROTOTYPE_MODES = ("finetune-fused-adamw", "kd-fused-adamw", "mate-kd-fused-adamw", "mate-kd-compiled")
+#: The package with one setting changed: mode -> extra `mate-kd train` flags.
+VARIANT_FLAGS = {"kd-no-cache": ["--no_cache_teacher_logits"], "mate-kd-no-cache": ["--no_cache_teacher_logits"],
+                 "finetune-adamw-torch": ["--optim", "adamw_torch"], "kd-adamw-torch": ["--optim", "adamw_torch"],
+                 "mate-kd-adamw-torch": ["--optim", "adamw_torch"]}
+VARIANT_MODES = tuple(VARIANT_FLAGS)
+PROTOTYPE_MODES = ("mate-kd-compiled", "mate-kd-categorical")
+PEER_MODES = ("textbrewer-kd", "textbrewer-kd-cache")
 DEFAULT_GLUE = os.path.join(REPO, "..", "shared", "data", "glue")
 TASKS = {"sst-2": "sst-2", "mnli-like": "mnli"}
 
@@ -341,7 +348,8 @@ class Bench:
     out_dir: str
     batches: list[dict] = None
 
-    def run(self, method: str, cache: bool = True) -> Run:
+    def settings(self, method: str, flags: Sequence[str] = ()) -> RunArgs:
+        """The `mate-kd train` settings of a mode (the package's own parser)."""
         a = self.args
         argv = ["--method", method, "--model_name_or_path", self.dirs["student"],
                 "--teacher_path", self.dirs["teacher"], "--generator_path", self.dirs["generator"],
@@ -351,9 +359,10 @@ class Bench:
                 "--seed", str(a.seed)]
         if a.device == "cpu":
             argv.append("--no_cuda")
-        if not cache:
-            argv.append("--no_cache_teacher_logits")
-        return build_run(parse_args(argv + shlex.split(a.run_flags)))
+        return parse_args(argv + list(flags) + shlex.split(a.run_flags))
+
+    def run(self, method: str, flags: Sequence[str] = ()) -> Run:
+        return build_run(self.settings(method, flags))
 
 
 def student_step(run: Run) -> Callable[[dict], object]:
@@ -385,13 +394,13 @@ def release_memory() -> None:
 
 
 def method_of(mode: str) -> str:
-    """The package method a (prototype) mode runs: finetune, kd or mate-kd."""
-    return next(m for m in ("mate-kd", "kd", "finetune") if mode.startswith(m))
+    """The package method a (prototype or peer) mode runs: finetune, kd or mate-kd."""
+    return next(m for m in ("mate-kd", "kd", "finetune") if mode.startswith(m) or mode.startswith("textbrewer-" + m))
 
 
 def flops_key(mode: str, cached: bool) -> str:
-    """The FLOP count of a mode: its method, with or without the teacher cache (compiling or a fused
-    optimizer change no arithmetic)."""
+    """The FLOP count of a mode: its method, with or without the teacher cache (compiling or the optimizer
+    kernel change no arithmetic)."""
     if mode == "naive-reference":
         return mode
     return method_of(mode) + ("+cache" if cached else "")
@@ -408,33 +417,38 @@ def measure(bench: Bench, mode: str) -> dict:
             padded = [naive.pad(b) for b in batches]
             t_g = timed(naive.generator_step, padded, a.warmup, a.device)
             t_s = timed(naive.student_step, padded, a.warmup, a.device)
+        elif mode in PEER_MODES:
+            r = bench.settings("kd")  # the same lr, clip and optimizer as the kd mode
+            t_g, t_s = None, time_textbrewer_kd(
+                bench.dirs["teacher"], bench.dirs["student"], batches, max_grad_norm=r.max_grad_norm,
+                warmup=a.warmup, device=a.device, cache=mode.endswith("-cache"),
+                make_optimizer=lambda m: make_optimizer(m, r.learning_rate, r.weight_decay, torch.device(a.device),
+                                                        r.optim, r.adam_epsilon))
+            extra["teacher_cache"] = mode.endswith("-cache")
         else:
             start = time.perf_counter()
-            run = bench.run(method_of(mode), cache="no-cache" not in mode)
+            run = bench.run(method_of(mode), VARIANT_FLAGS.get(mode, ()))
             extra["setup_s"] = time.perf_counter() - start
-            objective, student_batches = run.objective, batches
-            optimizer, scheduler, generator_optimizer = run.optimizer, run.scheduler, run.generator_optimizer
-            if "fused-adamw" in mode:
-                optimizer, scheduler, generator_optimizer = prototypes.fused_adamw(run)
-            steps = {"student": lambda b: student_update(objective, b, run.accelerator, optimizer, scheduler,
-                                                         run.args.max_grad_norm)}
+            steps = {"student": student_step(run)}
             if method_of(mode) == "mate-kd":
-                steps["generator"] = lambda b: generator_update(run.objective, b, run.accelerator, generator_optimizer,
-                                                                run.args.generator_max_grad_norm)
+                steps["generator"] = generator_step(run)
             if "compiled" in mode:
                 prototypes.compile_models(run.objective)
                 start = time.perf_counter()
-                for batch, student_batch in zip(batches, student_batches):
-                    if "generator" in steps:
-                        steps["generator"](batch)
-                    steps["student"](student_batch)
+                for batch in batches:
+                    for step in steps.values():
+                        step(batch)
                 sync(a.device)
                 extra["compile_and_first_pass_s"] = time.perf_counter() - start
-            t_g = timed(steps["generator"], batches, a.warmup, a.device) if "generator" in steps else None
-            t_s = timed(steps["student"], student_batches, a.warmup, a.device)
-        cycle = (run.args.n_generator_steps, run.args.n_student_steps)
-        extra["teacher_cache"] = mode != "naive-reference" and run.objective.teacher_cache is not None
-    return {"t_s": t_s, "t_g": t_g, "peak_mem_mb": memory.mb, "cycle": cycle, **extra}
+            with prototypes.sampler(objectives, prototypes.categorical_sample_ids if mode == "mate-kd-categorical"
+                                    else objectives.sample_ids):
+                t_g = timed(steps["generator"], batches, a.warmup, a.device) if "generator" in steps else None
+                t_s = timed(steps["student"], batches, a.warmup, a.device)
+        if mode not in PEER_MODES:
+            r = run.args
+            extra["teacher_cache"] = mode != "naive-reference" and run.objective.teacher_cache is not None
+    return {"t_s": t_s, "t_g": t_g, "peak_mem_mb": memory.mb, "cycle": (r.n_generator_steps, r.n_student_steps),
+            **extra}
 
 
 def batch_shapes(batches: list[dict], special_ids: Tensor) -> list[tuple[int, int, int, int]]:
@@ -494,9 +508,15 @@ def record(bench: Bench, mode: str, m: dict, rows: float, flops: Optional[float]
 
 
 def ratios(per: dict[str, float]) -> dict[str, Optional[float]]:
-    """speedup_vs_naive and mate_kd_over_kd from seconds per example by mode."""
+    """speedup_vs_naive, mate_kd_over_kd and, with the peer modes, kd over TextBrewer's kd (time per example;
+    below 1 = the package is faster) from seconds per example by mode."""
     ratio = lambda x, y: per[x] / per[y] if x in per and y in per else None  # noqa: E731
-    return {"speedup_vs_naive": ratio("naive-reference", "mate-kd"), "mate_kd_over_kd": ratio("mate-kd", "kd")}
+    out = {"speedup_vs_naive": ratio("naive-reference", "mate-kd"), "mate_kd_over_kd": ratio("mate-kd", "kd")}
+    if any(m in per for m in PEER_MODES):
+        out.update({"kd_over_textbrewer_kd": ratio("kd", "textbrewer-kd"),
+                    "kd_no_cache_over_textbrewer_kd": ratio("kd-no-cache", "textbrewer-kd"),
+                    "kd_over_textbrewer_kd_cache": ratio("kd", "textbrewer-kd-cache")})
+    return out
 
 
 def summary(bench: Bench, records: dict[str, dict], by_round: list[dict[str, float]], flops: dict[str, float],
@@ -604,7 +624,8 @@ def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--max_seq_length", type=int, default=128)
     p.add_argument("--modes", default=",".join(MODES),
                    help=f"Comma-separated: {', '.join(MODES)}; variants: {', '.join(VARIANT_MODES)}; "
-                        f"prototypes: {', '.join(PROTOTYPE_MODES)}.")
+                        f"prototypes: {', '.join(PROTOTYPE_MODES)}; peer toolkit (pip install textbrewer): "
+                        f"{', '.join(PEER_MODES)}.")
     p.add_argument("--task", choices=tuple(TASKS), default="sst-2")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice).")
@@ -618,9 +639,10 @@ def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="Also append the JSON lines to this file.")
     a = p.parse_args(argv)
     a.modes = [m.strip() for m in a.modes.split(",") if m.strip()]
-    unknown = sorted(set(a.modes) - set(MODES + VARIANT_MODES + PROTOTYPE_MODES))
+    known = MODES + VARIANT_MODES + PROTOTYPE_MODES + PEER_MODES
+    unknown = sorted(set(a.modes) - set(known))
     if unknown:
-        p.error(f"unknown modes {unknown}; use {', '.join(MODES + VARIANT_MODES + PROTOTYPE_MODES)}")
+        p.error(f"unknown modes {unknown}; use {', '.join(known)}")
     if a.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda but torch sees no GPU")
     if a.steps < 1 or a.warmup < 0 or a.rounds < 1:

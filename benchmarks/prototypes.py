@@ -2,16 +2,19 @@
 
 * `compile_models`: `nn.Module.compile` in place on the three models (same objects, so the
   package's objective and update functions run unchanged).
-* `fused_adamw`: the run's AdamW settings with `fused=True` (one kernel over all parameters
-  instead of a Python loop of per-tensor ops; supported on CPU and CUDA).
+* `categorical_sample_ids`: the package's earlier sampler of x' (`Categorical.sample`, one random
+  number per vocabulary entry), kept to measure its replacement (inverse CDF) in one run.
 """
 
 from __future__ import annotations
 
-import torch
-from transformers import get_linear_schedule_with_warmup
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Callable, Iterator
 
-from mate_kd.loop import Run
+import torch
+from torch import Tensor
+
 from mate_kd.objectives import MateKD
 
 
@@ -22,14 +25,19 @@ def compile_models(objective: MateKD) -> None:
             model.compile(dynamic=True)
 
 
-def fused_adamw(run: Run) -> tuple[torch.optim.Optimizer, object, torch.optim.Optimizer | None]:
-    """Student optimizer, its schedule and the generator optimizer of `run`, rebuilt with fused=True."""
-    a = run.args
-    student = torch.optim.AdamW(run.objective.bare_student.parameters(), lr=a.learning_rate, eps=a.adam_epsilon,
-                                weight_decay=a.weight_decay, fused=True)
-    schedule = get_linear_schedule_with_warmup(student, a.warmup_steps, run.total_updates)
-    generator = None
-    if run.generator_optimizer is not None:
-        generator = torch.optim.AdamW(run.objective.bare_generator.parameters(), lr=a.generator_learning_rate,
-                                      weight_decay=0.0, fused=True)
-    return student, schedule, generator
+def categorical_sample_ids(logits: Tensor) -> Tensor:
+    """Token ids drawn from softmax(logits) by `torch.distributions.Categorical` (the earlier sampler)."""
+    if logits.shape[0] == 0:
+        return torch.empty(0, dtype=torch.long, device=logits.device)
+    return torch.distributions.Categorical(logits=logits.float()).sample()
+
+
+@contextmanager
+def sampler(module: ModuleType, sample_ids: Callable[[Tensor], Tensor]) -> Iterator[None]:
+    """Use `sample_ids` as `module.sample_ids` inside the block (the objective looks it up at each step)."""
+    previous = module.sample_ids
+    module.sample_ids = sample_ids
+    try:
+        yield
+    finally:
+        module.sample_ids = previous

@@ -28,12 +28,14 @@ SUMMARY_KEYS = {"speedup_vs_naive", "mate_kd_over_kd", "flop_ideal_mate_kd_over_
 
 def test_bench_loop_tiny_prints_one_line_per_mode_and_a_summary(tmp_path):
     cmd = [sys.executable, BENCH, "--scale", "tiny", "--steps", "2", "--warmup", "1", "--batch_size", "8",
-           "--max_seq_length", "64", "--threads", "1", "--work_dir", str(tmp_path)]
+           "--max_seq_length", "64", "--threads", "1", "--work_dir", str(tmp_path),
+           "--modes", "finetune,kd,mate-kd,naive-reference,textbrewer-kd,textbrewer-kd-cache"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     records, summary = lines[:-1], lines[-1]
-    assert [r["mode"] for r in records] == ["finetune", "kd", "mate-kd", "naive-reference"]
+    assert [r["mode"] for r in records] == ["finetune", "kd", "mate-kd", "naive-reference", "textbrewer-kd",
+                                            "textbrewer-kd-cache"]
     for r in records:
         assert MODE_KEYS <= set(r), MODE_KEYS - set(r)
         assert r["scale"] == "tiny" and len(r["student_step_s"]) == 2
@@ -53,6 +55,32 @@ def test_bench_loop_tiny_prints_one_line_per_mode_and_a_summary(tmp_path):
     assert summary["flop_ideal_mate_kd_over_kd"] > 1.5 and summary["flop_ideal_speedup_vs_naive"] > 2
     assert by_mode["kd"]["teacher_cache"] and by_mode["mate-kd"]["teacher_cache"]
     assert by_mode["kd"]["gflop_per_example"] == pytest.approx(by_mode["finetune"]["gflop_per_example"])
+    # The peer toolkit's kd: its FLOPs are the package's kd with and without the cache, and the ratios compare them.
+    assert by_mode["textbrewer-kd-cache"]["gflop_per_example"] == pytest.approx(by_mode["kd"]["gflop_per_example"])
+    assert by_mode["textbrewer-kd"]["gflop_per_example"] > by_mode["kd"]["gflop_per_example"]
+    assert summary["kd_over_textbrewer_kd"] == pytest.approx(
+        by_mode["kd"]["s_per_example"] / by_mode["textbrewer-kd"]["s_per_example"])
+    assert summary["kd_over_textbrewer_kd_cache"] == pytest.approx(
+        by_mode["kd"]["s_per_example"] / by_mode["textbrewer-kd-cache"]["s_per_example"])
+
+
+def test_textbrewer_kd_loss_is_the_package_kd_loss(tiny_bert, tmp_path):
+    """The peer comparison times the same objective: TextBrewer's loss equals the package's kd loss."""
+    from mate_kd.config import parse_args
+    from mate_kd.loop import build_run
+    from peer_textbrewer import kd_distiller, model_batch
+
+    glue = os.path.join(REPO, "tests", "fixtures", "glue", "SST-2")
+    run = build_run(parse_args(["--model_name_or_path", tiny_bert["student"], "--teacher_path", tiny_bert["teacher"],
+                                "--task_name", "sst-2", "--data_dir", glue, "--output_dir", str(tmp_path / "run"),
+                                "--method", "kd", "--per_device_train_batch_size", "4", "--max_steps", "1"]))
+    student, teacher = run.objective.bare_student.eval(), run.objective.teacher
+    batch = next(iter(run.train_loader))
+    ours, _ = run.objective.student_loss(batch)
+    distiller = kd_distiller(teacher, student, "cpu", str(tmp_path / "tb"))
+    theirs, _ = distiller.train_on_batch(model_batch(batch), {})
+    distiller.tb_writer.close()
+    torch.testing.assert_close(theirs, ours, rtol=1e-5, atol=1e-6)
 
 
 def test_bench_loop_refuses_unknown_mode(capsys):
@@ -111,3 +139,16 @@ def test_naive_student_step_backpropagates_into_the_generator_as_released(naive)
     grads = [p.grad for p in ref.generator.parameters() if p.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)
     assert all(p.grad is None for p in ref.teacher.parameters())
+
+
+def test_bench_cache_pass_compares_the_two_orders_on_the_same_logits(tmp_path, capsys):
+    import bench_cache_pass
+
+    lines = bench_cache_pass.main(["--scale", "tiny", "--n_train", "150", "--rounds", "1", "--batch_size", "16",
+                                   "--work_dir", str(tmp_path)])
+    orders, summary = lines[:-1], lines[-1]
+    assert [line["order"] for line in orders] == ["dataset-order", "length-sorted"]
+    assert all(line["examples"] == 150 and len(line["seconds"]) == 1 for line in orders)
+    # sorting by length pads less (the logits themselves are checked equal inside the benchmark)
+    assert orders[1]["padded_over_real_tokens"] < orders[0]["padded_over_real_tokens"]
+    assert summary["speedup"] == pytest.approx(orders[0]["mean_s"] / orders[1]["mean_s"])
