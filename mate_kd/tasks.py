@@ -363,7 +363,17 @@ def _table_records(path: str) -> Iterator[tuple[int, Mapping[str, object], list[
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f, delimiter="," if ext == ".csv" else "\t")
             header: list[str] | None = None
+            start = 1
             for row in reader:
+                first, start = start, reader.line_num + 1
+                if first != reader.line_num:
+                    raise DataError(
+                        f"{path}, lines {first}-{reader.line_num}: one record spans {reader.line_num - first + 1} "
+                        "lines. A field that starts with a double quote runs to the next closing quote, so an "
+                        "unbalanced quote swallows the lines after it. If the quote is part of the text, wrap "
+                        'the field in quotes and double the quote inside ("""Hi"" she said"), or write the '
+                        "data as .jsonl; remove line breaks inside fields"
+                    )
                 if not row:
                     continue
                 if header is None:

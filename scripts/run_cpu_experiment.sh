@@ -28,20 +28,20 @@ prep() {
   [ -f "$WORK/student/config.json" ] || \
     mate-kd make-student --from "$MINILM" --layers 0,2,4 --output_dir "$WORK/student"
   python - "$GLUE" "$WORK" "${SUBSET[SST-2]}" "${SUBSET[MRPC]}" "${SUBSET[RTE]}" <<'EOF'
-import csv, os, random, sys
+import csv, json, os, random, sys
 glue, work, sizes = sys.argv[1], sys.argv[2], dict(zip(["SST-2", "MRPC", "RTE"], map(int, sys.argv[3:6])))
-# Generator text: every sentence of the three tasks' train (dev) files, one per row.
+# Generator text: every sentence of the three tasks' train (dev) files, one JSON object per line
+# (sentences may open with an unbalanced double quote, which a .tsv reader would run across lines).
 cols = {"RTE": [1, 2], "MRPC": [3, 4], "SST-2": [0]}
 os.makedirs(f"{work}/gen_text", exist_ok=True)
 for split in ("train", "dev"):
-    with open(f"{work}/gen_text/{split}.tsv", "w", encoding="utf-8") as out:
-        out.write("text\n")
+    with open(f"{work}/gen_text/{split}.jsonl", "w", encoding="utf-8") as out:
         for task, cs in cols.items():
             with open(f"{glue}/{task}/{split}.tsv", encoding="utf-8-sig") as f:
                 for row in list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]:
                     for c in cs:
                         if c < len(row) and row[c].strip():
-                            out.write(row[c].strip().replace("\t", " ") + "\n")
+                            out.write(json.dumps({"text": row[c].strip()}) + "\n")
 # Fixed training subsets: the same examples for every seed, method and the teacher.
 for task, n in sizes.items():
     os.makedirs(f"{work}/glue/{task}", exist_ok=True)
@@ -54,8 +54,8 @@ for task, n in sizes.items():
         os.symlink(os.path.abspath(f"{glue}/{task}/dev.tsv"), f"{work}/glue/{task}/dev.tsv")
 EOF
   [ -f "$WORK/generator/config.json" ] || \
-    mate-kd pretrain-generator --from "$MINILM" --layers 2 --train_file "$WORK/gen_text/train.tsv" \
-      --validation_file "$WORK/gen_text/dev.tsv" --text_column text --max_steps 200 --learning_rate 1e-4 \
+    mate-kd pretrain-generator --from "$MINILM" --layers 2 --train_file "$WORK/gen_text/train.jsonl" \
+      --validation_file "$WORK/gen_text/dev.jsonl" --text_column text --max_steps 200 --learning_rate 1e-4 \
       --max_seq_length 64 --batch_size 32 --max_train_samples 8000 --max_eval_samples 512 \
       --output_dir "$WORK/generator"
 }

@@ -429,6 +429,20 @@ def test_custom_errors(tmp_path):
         read_table(str(notnum), "text", None, "label", regression=True)
 
 
+@pytest.mark.parametrize("ext, sep", [(".tsv", "\t"), (".csv", ",")])
+def test_custom_table_refuses_a_record_swallowing_lines(tmp_path, ext, sep):
+    """An unbalanced opening quote would silently merge the following rows into one text."""
+    path = tmp_path / f"d{ext}"
+    write_lines(path, [f"text{sep}label", f"fine{sep}pos", f'"Wow{sep}pos', f"next{sep}neg", f"last{sep}pos"])
+    with pytest.raises(DataError, match=rf"d\{ext}, lines 3-5: one record spans 3 lines.*\.jsonl"):
+        read_table(str(path), "text", None, "label")
+    quoted = tmp_path / f"q{ext}"
+    write_lines(quoted, [f"text{sep}label", f'"""Hi"" she said{sep} twice"{sep}pos', f"plain{sep}neg"])
+    examples = read_table(str(quoted), "text", None, "label")
+    assert [ex.text_a for ex in examples] == [f'"Hi" she said{sep} twice', "plain"]
+    assert [ex.guid for ex in examples] == [f"q{ext}-2", f"q{ext}-3"]
+
+
 def test_custom_task():
     task = custom_task(("neg", "pos"))
     assert task.labels == ("neg", "pos") and task.num_labels == 2
