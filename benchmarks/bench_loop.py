@@ -1,12 +1,15 @@
-"""Time the package's real training steps (finetune, kd, mate-kd) against a naive reference.
+"""Time the package's real training steps (finetune, kd, mate-kd) against a naive reference and a peer toolkit.
 
 Models are built from configs with random weights (speed does not depend on them) at one of
 four scales, real GLUE sentences are written as a GLUE-layout directory, and everything goes
 through the real pipeline (`parse_args` + `build_run`); the timed calls are the package's own
-`student_update` and `generator_update`. Every mode runs on the same batches. Prints one JSON
+`student_update` and `generator_update`. The naive reference (naive_reference.py) rebuilds the
+released code's step structure; the textbrewer-* modes run TextBrewer's own KD loop (peer_textbrewer.py).
+Every mode runs on the same batches. Prints one JSON
 object per mode, then a summary object (see docs/performance.md for the method and figures).
 
     python benchmarks/bench_loop.py --scale minilm --steps 3
+    python benchmarks/bench_loop.py --scale minilm --modes kd,kd-no-cache,textbrewer-kd,textbrewer-kd-cache
     python benchmarks/bench_loop.py --scale paper-roberta --device cuda --steps 20 --run_flags="--mixed_precision bf16"
 """
 
