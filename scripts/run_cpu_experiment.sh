@@ -7,6 +7,7 @@
 #   scripts/run_cpu_experiment.sh task SST-2      # teacher + every method x seed for one task (SEEDS=1,2,3)
 #   scripts/run_cpu_experiment.sh glr SST-2 5e-7  # mate-kd with another generator lr (after `task SST-2`)
 #   scripts/run_cpu_experiment.sh all             # prep, then SST-2, MRPC, RTE
+#   scripts/run_cpu_experiment.sh drift           # how far the adversarial updates moved each run's generator
 # Environment: WORK (default experiments_cpu), GLUE (default /work/shared/data/glue), SEEDS (default 1),
 # METHODS (default finetune,kd,mate-kd,mate-kd-ng0), GEN_LR (default 1e-4). One thread per process: the machine is shared.
 set -euo pipefail
@@ -84,10 +85,18 @@ glr() {
     --num_train_epochs 2 --logging_steps "${LOGSTEPS[$t]}" --save_steps 0
 }
 
+# Generator movement of every finished mate-kd run (weights, and its masked-LM distribution on dev text).
+drift() {
+  local dev="$WORK/gen_text/dev.jsonl"
+  [ -f "$dev" ] || dev="$WORK/gen_text/dev.tsv"  # campaigns prepared before the .jsonl text files
+  python "$(dirname "$0")/generator_drift.py" --start "$WORK/generator" --dev "$dev" "$WORK/compare" "$WORK/glr"
+}
+
 case "${1:-}" in
   prep) prep ;;
+  drift) drift ;;
   task) task "$2" ;;
   glr) glr "$2" "$3" ;;
   all) prep; for t in SST-2 MRPC RTE; do task "$t"; done ;;
-  *) echo "usage: $0 prep | task TASK | glr TASK GENERATOR_LR | all" >&2; exit 2 ;;
+  *) echo "usage: $0 prep | task TASK | glr TASK GENERATOR_LR | all | drift" >&2; exit 2 ;;
 esac
