@@ -24,7 +24,8 @@ import bench_loop  # noqa: E402
 
 from mate_kd.config import parse_args  # noqa: E402
 from mate_kd.data import make_loader  # noqa: E402
-from mate_kd.loop import make_accelerator, teacher_logits  # noqa: E402
+from mate_kd.loop import teacher_logits  # noqa: E402
+from mate_kd.optim import make_accelerator  # noqa: E402
 from mate_kd.models import forward_inputs  # noqa: E402
 from mate_kd.pipeline import encode_split, load_models, resolve_task  # noqa: E402
 

@@ -49,7 +49,8 @@ from naive_reference import NaiveReference  # noqa: E402
 from peer_textbrewer import time_textbrewer_kd  # noqa: E402
 
 from mate_kd.config import RunArgs, parse_args  # noqa: E402
-from mate_kd.loop import Run, build_run, generator_update, make_optimizer, student_update  # noqa: E402
+from mate_kd.loop import Run, build_run, generator_update, student_update  # noqa: E402
+from mate_kd.optim import make_optimizer  # noqa: E402
 from mate_kd import objectives  # noqa: E402
 from mate_kd.pipeline import special_token_ids  # noqa: E402
 from mate_kd.tasks import TaskSpec, get_task  # noqa: E402

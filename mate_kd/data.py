@@ -7,7 +7,7 @@ Python lists), so MNLI's 393k pairs stay small; batches are padded to their long
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -93,13 +93,15 @@ def _label_array(examples: Sequence[Example], task: TaskSpec, label_order: Optio
 
 def make_loader(split: EncodedSplit, tokenizer: PreTrainedTokenizerBase, batch_size: int, *, train: bool,
                 seed: int = 0, group_by_length: bool = False, pad_to_length: Optional[int] = None,
-                num_workers: int = 0, order: Optional[Sequence[int]] = None) -> DataLoader:
+                num_workers: int = 0, order: Optional[Sequence[int]] = None,
+                collate_fn: Optional[Callable] = None) -> DataLoader:
     """Batches padded to their longest example (or to `pad_to_length`), optionally length-grouped.
 
-    `order` (evaluation only) visits the examples in that order instead of 0, 1, 2, ...
+    `order` (evaluation only) visits the examples in that order instead of 0, 1, 2, ...;
+    `collate_fn` replaces the padding collator (pretrain-generator masks in its collator).
     """
-    collate = DataCollatorWithPadding(tokenizer, padding="max_length" if pad_to_length else "longest",
-                                      max_length=pad_to_length, return_tensors="pt")
+    collate = collate_fn or DataCollatorWithPadding(tokenizer, padding="max_length" if pad_to_length else "longest",
+                                                    max_length=pad_to_length, return_tensors="pt")
     generator = torch.Generator().manual_seed(seed)
     if train and group_by_length:
         sampler = LengthGroupedSampler(batch_size, lengths=split.lengths(), generator=generator)

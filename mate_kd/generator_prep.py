@@ -6,12 +6,15 @@ untrained head proposes noise rather than plausible text. This builds the masked
 (reusing a head when the checkpoint has one, else a new head whose decoder is tied to the
 input embeddings, as in BERT), optionally keeps only its first k layers, and trains it by
 masked-language modelling on the task's own text, reporting MLM loss and accuracy on the dev
-text before and after.
+text before, during (every --eval_steps, into mlm_log.jsonl) and after training. With
+--early_stopping_patience the run stops once dev accuracy has not improved for that many
+evaluations, and the generator saved is the best one on dev.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import random
@@ -22,20 +25,22 @@ from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 from transformers import (AutoModelForMaskedLM, DataCollatorForLanguageModeling, PreTrainedModel,
                           PreTrainedTokenizerBase, get_linear_schedule_with_warmup)
 from transformers.utils import logging as hf_logging
 
 from .checkpoint import save_model
-from .data import EncodedSplit, encode
+from .data import EncodedSplit, encode, make_loader
 from .errors import ConfigError, ModelError
+from .optim import make_accelerator, make_optimizer
 from .models import check_max_length, check_model_dir, forward_inputs, load_generator, load_tokenizer
 from .perturb import masked_lm_logits
 from .student_init import num_layers, parse_layers, select_layers
 from .tasks import Example, custom_task, get_task, read_split, read_table
 
 RESULTS_FILE = "mlm_results.json"
+LOG_FILE = "mlm_log.jsonl"
 #: `encode` needs a task only to map labels, which masked-LM training does not read.
 _TEXT_ONLY = custom_task(["0", "1"], name="text")
 
@@ -63,6 +68,12 @@ class PrepArgs:
     max_eval_samples: Optional[int] = None
     seed: int = 42
     overwrite_output_dir: bool = False
+    eval_steps: int = 0
+    early_stopping_patience: int = 0
+    mixed_precision: str = "no"
+    no_cuda: bool = False
+    optim: str = "adamw_torch_fused"
+    group_by_length: bool = False
 
 
 @contextmanager
@@ -150,9 +161,12 @@ def evaluate_mlm(model: PreTrainedModel, batches: list[dict]) -> dict[str, float
     return {"loss": total / max(count, 1), "accuracy": correct / max(count, 1), "masked_tokens": count}
 
 
-def _batches(split: EncodedSplit, collator: DataCollatorForLanguageModeling, batch_size: int,
-             device: torch.device) -> list[dict]:
-    loader = DataLoader(split, batch_size=batch_size, shuffle=False, collate_fn=collator)
+def _batches(split: EncodedSplit, tokenizer: PreTrainedTokenizerBase, collator: DataCollatorForLanguageModeling,
+             batch_size: int, device: torch.device) -> list[dict]:
+    """Fixed dev batches, longest first (each pads to about its own length), masked once."""
+    lengths = split.lengths()
+    order = sorted(range(len(split)), key=lambda i: -lengths[i])
+    loader = make_loader(split, tokenizer, batch_size, train=False, order=order, collate_fn=collator)
     return [{k: v.to(device) for k, v in b.items()} for b in loader]
 
 
@@ -160,17 +174,29 @@ def _encode(examples: list[Example], tokenizer: PreTrainedTokenizerBase, max_len
     return encode(examples, tokenizer, max_length, _TEXT_ONLY, with_labels=False)
 
 
-def pretrain_generator(args: PrepArgs) -> dict:
-    """Build, train and save the generator; returns (and writes) the MLM results."""
-    if args.max_steps < 0:
-        raise ConfigError(f"--max_steps must be >= 0, got {args.max_steps}.")
-    if not 0.0 < args.mask_prob < 1.0:
-        raise ConfigError(f"--mask_prob must be in (0, 1), got {args.mask_prob}.")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch_size must be >= 1, got {args.batch_size}.")
+def _check(args: PrepArgs) -> None:
+    """Refuse settings that cannot work, before anything is read or loaded."""
+    checks = [(args.max_steps >= 0, f"--max_steps must be >= 0, got {args.max_steps}."),
+              (0.0 < args.mask_prob < 1.0, f"--mask_prob must be in (0, 1), got {args.mask_prob}."),
+              (args.batch_size >= 1, f"--batch_size must be >= 1, got {args.batch_size}."),
+              (args.learning_rate > 0, f"--learning_rate must be > 0, got {args.learning_rate}."),
+              (0.0 <= args.warmup_ratio <= 1.0, f"--warmup_ratio must be in [0, 1], got {args.warmup_ratio}."),
+              (args.eval_steps >= 0, f"--eval_steps must be >= 0 (0: evaluate only at the end), got {args.eval_steps}."),
+              (args.early_stopping_patience >= 0,
+               f"--early_stopping_patience must be >= 0, got {args.early_stopping_patience}."),
+              (not args.early_stopping_patience or args.eval_steps > 0,
+               "--early_stopping_patience needs --eval_steps N > 0: it counts dev evaluations.")]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
     if os.path.isdir(args.output_dir) and os.listdir(args.output_dir) and not args.overwrite_output_dir:
         raise ConfigError(f"Output directory {args.output_dir} exists and is not empty: choose another "
                           "--output_dir or pass --overwrite_output_dir.")
+
+
+def pretrain_generator(args: PrepArgs) -> dict:
+    """Build, train and save the generator; returns (and writes) the MLM results."""
+    _check(args)
     train_text, dev_text = _read(args)
     start = time.perf_counter()
     torch.manual_seed(args.seed)
@@ -185,47 +211,85 @@ def pretrain_generator(args: PrepArgs) -> dict:
                               "(it keeps the first k encoder layers).")
         select_layers(model, parse_layers(list(range(args.layers)), source_layers))
     check_max_length(args.max_seq_length, {"generator": model})
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).train()
+    accelerator = make_accelerator(args)
+    device = accelerator.device
+    model.train()
 
     train_split = _encode(_limit(train_text, args.max_train_samples, args.seed), tokenizer, args.max_seq_length)
     dev_split = _encode(_limit(dev_text, args.max_eval_samples, None), tokenizer, args.max_seq_length)
-    dev_batches = _batches(dev_split, DataCollatorForLanguageModeling(
+    dev_batches = _batches(dev_split, tokenizer, DataCollatorForLanguageModeling(
         tokenizer, mlm_probability=args.mask_prob, mask_replace_prob=1.0, random_replace_prob=0.0, seed=args.seed),
         args.batch_size, device)
-    before = evaluate_mlm(model, dev_batches)
-
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mask_prob, seed=args.seed)
-    loader = DataLoader(train_split, batch_size=args.batch_size, shuffle=True, collate_fn=collator,
-                        generator=torch.Generator().manual_seed(args.seed))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate)
+    loader = make_loader(train_split, tokenizer, args.batch_size, train=True, seed=args.seed,
+                         group_by_length=args.group_by_length, collate_fn=collator)
+    optimizer = make_optimizer(model, args.learning_rate, 0.0, device, args.optim)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * args.max_steps), args.max_steps)
-    train_losses: list[float] = []
-    while len(train_losses) < args.max_steps:
-        for batch in loader:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss, _, count = mlm_loss(model, batch)
-            loss = loss / max(count, 1)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            train_losses.append(loss.item())
-            if len(train_losses) >= args.max_steps:
-                break
-    after = evaluate_mlm(model, dev_batches)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    bare = accelerator.unwrap_model(model)
 
-    save_model(model, tokenizer, args.output_dir)
+    os.makedirs(args.output_dir, exist_ok=True)
+    log_path = os.path.join(args.output_dir, LOG_FILE)
+    before = evaluate_mlm(bare, dev_batches)
+    curve = [{"step": 0, "dev_loss": before["loss"], "dev_accuracy": before["accuracy"]}]
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write(json.dumps(curve[0]) + "\n")
+    best = {"step": 0, "accuracy": before["accuracy"], "state": None}
+    train_losses: list[float] = []
+    stale = 0
+    bar = tqdm(total=args.max_steps, desc="pretrain-generator", disable=not accelerator.is_local_main_process)
+    with bar:
+        while len(train_losses) < args.max_steps and not (args.early_stopping_patience
+                                                            and stale >= args.early_stopping_patience):
+            for batch in loader:
+                with accelerator.autocast():
+                    loss, _, count = mlm_loss(model, batch)
+                loss = loss / max(count, 1)
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                train_losses.append(loss.item())
+                step = len(train_losses)
+                bar.update(1)
+                if args.eval_steps and (step % args.eval_steps == 0 or step == args.max_steps):
+                    dev = evaluate_mlm(bare, dev_batches)
+                    window = train_losses[-args.eval_steps:]
+                    point = {"step": step, "train_loss": _mean(window), "dev_loss": dev["loss"],
+                             "dev_accuracy": dev["accuracy"], "lr": scheduler.get_last_lr()[0],
+                             "elapsed_s": round(time.perf_counter() - start, 1)}
+                    curve.append(point)
+                    with open(log_path, "a", encoding="utf-8") as log:
+                        log.write(json.dumps(point) + "\n")
+                    bar.set_postfix(dev_acc=f"{dev['accuracy']:.3f}", loss=f"{point['train_loss']:.3f}")
+                    if dev["accuracy"] > best["accuracy"]:
+                        best, stale = {"step": step, "accuracy": dev["accuracy"],
+                                       "state": copy.deepcopy(bare.state_dict())}, 0
+                    else:
+                        stale += 1
+                stop = args.early_stopping_patience and stale >= args.early_stopping_patience
+                if step >= args.max_steps or stop:
+                    break
+    if args.eval_steps and best["state"] is not None:
+        bare.load_state_dict(best["state"])
+    after = evaluate_mlm(bare, dev_batches)
+
+    save_model(bare, tokenizer, args.output_dir)  # replaces the directory: write the log into it again
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.writelines(json.dumps(point) + "\n" for point in curve)
     reloaded = load_generator(args.output_dir)
     window = max(1, min(10, len(train_losses) // 3))
     results = {
         "source": args.source, "head": "reused" if reused else "new, tied to the input embeddings",
-        "tied": is_tied(reloaded), "layers": f"{num_layers(model)} of {source_layers}",
+        "tied": is_tied(reloaded), "layers": f"{num_layers(bare)} of {source_layers}",
         "task": args.task_name or args.train_file, "train_examples": len(train_split),
         "dev_examples": len(dev_split), "steps": len(train_losses),
+        "saved_step": best["step"] if args.eval_steps and best["state"] is not None else len(train_losses),
+        "stopped_early": bool(args.early_stopping_patience and stale >= args.early_stopping_patience),
+        "epochs": len(train_losses) * args.batch_size / max(len(train_split), 1),
         "train_loss_first": _mean(train_losses[:window]), "train_loss_last": _mean(train_losses[-window:]),
-        "dev_before": before, "dev_after": after, "wall_s": round(time.perf_counter() - start, 1),
+        "dev_before": before, "dev_after": after, "curve": curve, "wall_s": round(time.perf_counter() - start, 1),
         "settings": {k: v for k, v in asdict(args).items() if k not in ("source", "output_dir")},
     }
     with open(os.path.join(args.output_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
@@ -263,5 +327,18 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--max_eval_samples", type=int, help="Use the first N dev examples.")
     parser.add_argument("--seed", type=int, default=42, help="Seed of initialisation, shuffling and masking.")
     parser.add_argument("--overwrite_output_dir", action="store_true", help="Write into a non-empty --output_dir.")
+    parser.add_argument("--eval_steps", type=int, default=0,
+                        help=f"Dev MLM loss/accuracy every N steps, into OUTPUT_DIR/{LOG_FILE} (0: only before and "
+                             "after training).")
+    parser.add_argument("--early_stopping_patience", type=int, default=0,
+                        help="Stop when dev accuracy has not improved for N evaluations (0: run all --max_steps). "
+                             "With --eval_steps, the generator saved is the best one on dev.")
+    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default="no",
+                        help="Autocast precision (through accelerate).")
+    parser.add_argument("--group_by_length", action="store_true",
+                        help="Batch texts of similar length together (far less padding when short and long texts mix).")
+    parser.add_argument("--no_cuda", action="store_true", help="Run on CPU even when a GPU is present.")
+    parser.add_argument("--optim", choices=["adamw_torch_fused", "adamw_torch"], default="adamw_torch_fused",
+                        help="AdamW implementation, as for `mate-kd train`.")
     results = pretrain_generator(PrepArgs(**vars(parser.parse_args(argv))))
     print(json.dumps(results, indent=2))

@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -35,6 +34,7 @@ from .errors import ConfigError, MateKDError
 from .evaluation import evaluate
 from .models import forward_inputs
 from .objectives import MateKD, Settings
+from .optim import make_accelerator, make_optimizer
 from .pipeline import Models, encode_split, load_models, prepare_output_dir, resolve_task, special_token_ids
 from .tasks import TaskSpec
 
@@ -159,44 +159,6 @@ class Run:
     n_generator: int
     total_updates: int
     sampler_generator: torch.Generator
-
-
-def cpu_has_native(precision: str) -> bool:
-    """Whether this CPU computes `precision` (bf16, fp16) in hardware (AVX512-BF16, AMX); else torch emulates it."""
-    probe = {"bf16": "_is_mkldnn_bf16_supported", "fp16": "_is_mkldnn_fp16_supported"}[precision]
-    try:
-        return bool(getattr(torch.ops.mkldnn, probe)())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def warn_if_emulated(precision: str, on_cpu: bool) -> None:
-    """Autocast on a CPU without native support is emulated and much slower than fp32: say so."""
-    if on_cpu and precision != "no" and not cpu_has_native(precision):
-        warnings.warn(f"--mixed_precision {precision} on a CPU without native {precision} (AVX512-BF16/AMX): "
-                      "torch emulates it and every step runs many times slower than fp32 (20x on an AVX2 CPU, "
-                      "docs/performance.md). Use --mixed_precision no on this machine.", stacklevel=3)
-
-
-def make_accelerator(args: RunArgs) -> Accelerator:
-    """accelerate only sets up multi-process CPU (gloo) when told it runs on CPU, so say so without a GPU."""
-    on_cpu = args.no_cuda or not torch.cuda.is_available()
-    warn_if_emulated(args.mixed_precision, on_cpu)
-    return Accelerator(mixed_precision=args.mixed_precision, cpu=on_cpu)
-
-
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device,
-                   optim: str = "adamw_torch_fused", eps: float = 1e-8) -> torch.optim.AdamW:
-    """AdamW over the model's parameters; fused (one kernel over all tensors) where torch has the kernel.
-
-    The fused kernel is the same algorithm; on CPU it cut the student's optimizer step from 0.40 s to
-    0.04 s at the MiniLM scale (docs/performance.md). Built before accelerate moves the model, so the
-    choice follows the device the parameters will live on.
-    """
-    params = list(model.parameters())
-    fused = (optim == "adamw_torch_fused" and device.type in ("cpu", "cuda")
-             and all(p.is_floating_point() for p in params))
-    return torch.optim.AdamW(params, lr=lr, eps=eps, weight_decay=weight_decay, fused=fused or None)
 
 
 @torch.no_grad()

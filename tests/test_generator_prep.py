@@ -90,3 +90,65 @@ def test_custom_files_and_too_many_layers(tmp_path, capsys):
     assert "between 1 and 3" in capsys.readouterr().err
     assert cli_main(common + ["--output_dir", str(tmp_path / "b"), "--max_steps", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["train_examples"] == 6
+
+
+def test_periodic_dev_evaluation_logs_a_curve_and_keeps_the_best(tmp_path):
+    source = _encoder("bert", str(tmp_path / "enc"))
+    out = str(tmp_path / "gen")
+    results = pretrain_generator(PrepArgs(source=source, output_dir=out, task_name="rte", data_dir=FIXTURE_RTE,
+                                          layers=2, max_steps=12, learning_rate=1e-2, batch_size=4,
+                                          max_seq_length=64, seed=1, eval_steps=4))
+    with open(os.path.join(out, "mlm_log.jsonl"), encoding="utf-8") as f:
+        logged = [json.loads(line) for line in f]
+    assert [p["step"] for p in logged] == [0, 4, 8, 12]
+    assert logged == results["curve"]
+    assert all({"train_loss", "dev_loss", "dev_accuracy", "lr"} <= set(p) for p in logged[1:])
+    best = max(logged, key=lambda p: (p["dev_accuracy"], -p["step"]))
+    assert results["dev_after"]["accuracy"] == pytest.approx(best["dev_accuracy"])
+    assert results["saved_step"] == (best["step"] if best["step"] > 0 else 12)
+
+
+def test_early_stopping_stops_when_dev_accuracy_stalls(tmp_path):
+    source = _encoder("bert", str(tmp_path / "enc"))
+    # lr 0 (after warm-up the schedule decays from 0): dev accuracy can never improve, so 2 stale evaluations stop it.
+    results = pretrain_generator(PrepArgs(source=source, output_dir=str(tmp_path / "gen"), task_name="rte",
+                                          data_dir=FIXTURE_RTE, layers=1, max_steps=100, learning_rate=1e-12,
+                                          batch_size=4, max_seq_length=64, eval_steps=2, early_stopping_patience=2))
+    assert results["stopped_early"] is True
+    assert results["steps"] == 4
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--early_stopping_patience", "2"], "needs --eval_steps"),
+    (["--eval_steps", "-1"], "--eval_steps must be >= 0"),
+    (["--learning_rate", "0"], "--learning_rate must be > 0"),
+    (["--warmup_ratio", "1.5"], "--warmup_ratio must be in"),
+])
+def test_bad_training_settings_are_refused_before_loading(tmp_path, capsys, flags, message):
+    out = tmp_path / "gen"
+    code = cli_main(["pretrain-generator", "--from", str(tmp_path / "missing"), "--output_dir", str(out),
+                     "--task_name", "rte", "--data_dir", FIXTURE_RTE, *flags])
+    assert code == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_group_by_length_cuts_padding_of_the_mlm_batches(tmp_path):
+    from transformers import DataCollatorForLanguageModeling
+
+    from mate_kd.data import make_loader
+    from mate_kd.generator_prep import _encode
+    from mate_kd.tasks import Example
+
+    tokenizer = build_tokenizer("bert", model_max_length=64)
+    texts = [("the cat sat " * (1 + (i % 7) * 4)).strip() for i in range(64)]
+    split = _encode([Example(f"t-{i}", t, None, None) for i, t in enumerate(texts)], tokenizer, 64)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.3, seed=0)
+    padded = {g: sum(b["input_ids"].numel() for b in make_loader(split, tokenizer, 8, train=True, seed=0,
+                                                                  group_by_length=g, collate_fn=collator))
+              for g in (False, True)}
+    assert padded[True] < 0.8 * padded[False]
+    results = pretrain_generator(PrepArgs(source=_encoder("bert", str(tmp_path / "enc")), output_dir=str(tmp_path / "g"),
+                                          task_name="rte", data_dir=FIXTURE_RTE, layers=1, max_steps=3, batch_size=4,
+                                          max_seq_length=64, group_by_length=True))
+    assert results["steps"] == 3 and results["settings"]["group_by_length"] is True

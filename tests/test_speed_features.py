@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from mate_kd import loop
+from mate_kd import loop, optim
 from mate_kd.data import make_loader
-from mate_kd.loop import build_run, make_accelerator, make_optimizer, teacher_logits, warn_if_emulated
+from mate_kd.loop import build_run, teacher_logits
+from mate_kd.optim import make_accelerator, make_optimizer, warn_if_emulated
 
 from test_loop import run_args
 
@@ -80,7 +81,7 @@ def test_length_sorted_cache_pass_gives_each_example_its_own_logits(tiny_bert, t
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_emulated_mixed_precision_on_cpu_warns_with_the_fix(monkeypatch, precision):
-    monkeypatch.setattr(loop, "cpu_has_native", lambda p: False)
+    monkeypatch.setattr(optim, "cpu_has_native", lambda p: False)
     with pytest.warns(UserWarning, match=rf"--mixed_precision {precision} on a CPU without native.*"
                                          r"--mixed_precision no"):
         warn_if_emulated(precision, on_cpu=True)
@@ -89,7 +90,7 @@ def test_emulated_mixed_precision_on_cpu_warns_with_the_fix(monkeypatch, precisi
 @pytest.mark.parametrize("precision, on_cpu, native", [("bf16", True, True), ("bf16", False, False),
                                                         ("no", True, False)])
 def test_no_warning_for_native_gpu_or_fp32(monkeypatch, precision, on_cpu, native):
-    monkeypatch.setattr(loop, "cpu_has_native", lambda p: native)
+    monkeypatch.setattr(optim, "cpu_has_native", lambda p: native)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_if_emulated(precision, on_cpu)
@@ -97,10 +98,10 @@ def test_no_warning_for_native_gpu_or_fp32(monkeypatch, precision, on_cpu, nativ
 
 def test_accelerator_setup_checks_the_precision(tiny_bert, tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(loop, "warn_if_emulated", lambda precision, on_cpu: seen.append((precision, on_cpu)))
+    monkeypatch.setattr(optim, "warn_if_emulated", lambda precision, on_cpu: seen.append((precision, on_cpu)))
     make_accelerator(run_args(tiny_bert, tmp_path, extra=["--no_cuda"]))
     assert seen == [("no", True)]
 
 
 def test_cpu_probe_answers_for_both_precisions():
-    assert {loop.cpu_has_native("bf16"), loop.cpu_has_native("fp16")} <= {True, False}
+    assert {optim.cpu_has_native("bf16"), optim.cpu_has_native("fp16")} <= {True, False}
