@@ -107,6 +107,10 @@ class RunArgs:
     kd_weight: Optional[float] = _f(None, "Weight of D(S(x), T(x)); default 1/3 mate-kd, 1/2 kd.")
     adv_weight: Optional[float] = _f(None, "Weight of D(S(x'), T(x')); default 1/3 mate-kd.")
     forbid_special_tokens: bool = _f(False, "Never sample special tokens into masked slots.")
+    adversary_probe_samples: int = _f(0, "With --evaluate_during_training: at every evaluation, measure "
+                                          "D(S(x'), T(x')) on the first N training examples for x' from the current "
+                                          "and from the initial generator, and the share of masked tokens replaced "
+                                          "(log.jsonl `adversary`; 0 = off). Does not change training.")
     cache_teacher_logits: bool = _f(True, "Compute the frozen teacher's logits on the clean training text once, "
                                           "before training, instead of at every student step "
                                           "(--no_cache_teacher_logits to turn off).")

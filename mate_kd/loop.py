@@ -7,6 +7,7 @@ batches, so its student LR ended near 9% of peak).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -14,7 +15,7 @@ import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 from accelerate import Accelerator
@@ -35,6 +36,7 @@ from .evaluation import evaluate
 from .models import forward_inputs
 from .objectives import MateKD, Settings
 from .optim import make_accelerator, make_optimizer
+from .probe import AdversaryProbe, maybe_probe
 from .pipeline import Models, encode_split, load_models, prepare_output_dir, resolve_task, special_token_ids
 from .tasks import TaskSpec
 
@@ -159,6 +161,7 @@ class Run:
     n_generator: int
     total_updates: int
     sampler_generator: torch.Generator
+    probe: Optional[AdversaryProbe] = None
 
 
 @torch.no_grad()
@@ -242,8 +245,16 @@ def build_run(args: RunArgs) -> Run:
                                 ce, kd, adv, args.forbid_special_tokens),
                        special_token_ids(tokenizer).to(accelerator.device), tokenizer.mask_token_id,
                        unwrap=accelerator.unwrap_model, teacher_cache=cache)
+    probe = None
+    if args.adversary_probe_samples > 0 and generator is not None and teacher is not None:
+        frozen = None
+        if generator_optimizer is not None:  # the generator moves: keep its starting point to compare with
+            frozen = copy.deepcopy(objective.bare_generator)
+        probe_loader = make_loader(train_split, tokenizer, args.per_device_eval_batch_size, train=False,
+                                   pad_to_length=pad)
+        probe = maybe_probe(objective, frozen, probe_loader, accelerator, args.adversary_probe_samples)
     return Run(args, accelerator, task, models, objective, train_loader, eval_loaders, optimizer, scheduler,
-               generator_optimizer, n_generator, total_updates, sampler_generator)
+               generator_optimizer, n_generator, total_updates, sampler_generator, probe)
 
 
 class StopRequested:
@@ -272,154 +283,214 @@ class StopRequested:
         return bool(accelerator.reduce(flag, "max"))
 
 
-def _resume_settings(args: RunArgs, accelerator: Accelerator) -> dict:
-    return {**args.to_dict(), "num_processes": accelerator.num_processes}
+class Session:
+    """A run's bookkeeping around the two updates: counters, the log, dev evaluation and the best student,
+    checkpoints, the progress bar. `train` calls its methods; their order is the loop's."""
 
+    def __init__(self, run: Run, resume: Optional[str]) -> None:
+        args, accelerator = run.args, run.accelerator
+        self.run, self.args, self.accelerator, self.out = run, args, accelerator, args.output_dir
+        self.selection = args.metric_for_best_model or run.task.selection_metric
+        if self.selection not in run.task.metrics:
+            raise ConfigError(f"--metric_for_best_model {self.selection} is not a metric of {run.task.name}: choose "
+                              f"one of {list(run.task.metrics)}.")
+        objective = run.objective
+        self.trained = {"student": objective.bare_student}
+        if run.generator_optimizer is not None:
+            self.trained["generator"] = objective.bare_generator
+        self.settings = {**args.to_dict(), "num_processes": accelerator.num_processes}
+        self.batches_per_epoch = len(run.train_loader)
+        self.skip = args.skip_nonfinite_steps > 0
+        self.log_path = os.path.join(self.out, "log.jsonl")
+        self.progress, self.window = Progress(), Window()
+        self.epoch_order = run.sampler_generator.get_state()
+        self.rng: Optional[dict] = None  # RNG states to restore just before the first batch after a resume
+        self.last_checkpoint, self.updated = resume, False
+        if resume:
+            self._restore(resume)
+        if accelerator.is_main_process:
+            config_mod.dump(args, os.path.join(self.out, "run_config.yaml"))
+            self._start_log(self.progress.student_updates if resume else None)
+        self.bar = tqdm(total=run.total_updates, initial=self.progress.student_updates, desc=f"train {args.method}",
+                        disable=not accelerator.is_local_main_process)
 
-def train(args: RunArgs) -> dict:
-    """Run one training job end to end (or resume one); returns the contents of eval_results.json."""
-    out = args.output_dir
-    resume = resolve_resume(args.resume_from_checkpoint, out)
-    if make_accelerator(args).is_main_process:
-        # Resuming writes into its own run; `latest` before the first checkpoint may restart a run that left
-        # only its log behind, but never overwrites a finished one.
-        leftovers = {"run_config.yaml", "log.jsonl", CHECKPOINTS} if args.resume_from_checkpoint else set()
-        prepare_output_dir(out, args.overwrite_output_dir or resume is not None, leftovers)
-    run = build_run(args)
-    accelerator, task, tokenizer, objective = run.accelerator, run.task, run.models.tokenizer, run.objective
-    accelerator.wait_for_everyone()
-    student = objective.student
-    bare_student = objective.bare_student
-    bare_generator = objective.bare_generator if run.generator_optimizer is not None else None
-    batches_per_epoch = len(run.train_loader)
-    selection = args.metric_for_best_model or task.selection_metric
-    if selection not in task.metrics:
-        raise ConfigError(f"--metric_for_best_model {selection} is not a metric of {task.name}: choose one of "
-                          f"{list(task.metrics)}.")
-    log_path = os.path.join(out, "log.jsonl")
-    skip = args.skip_nonfinite_steps > 0
-    progress, window, epoch_order = Progress(), Window(), run.sampler_generator.get_state()
-    settings = _resume_settings(args, accelerator)
-    trained = {"student": bare_student, **({"generator": bare_generator} if bare_generator is not None else {})}
-    if resume:
-        state, saved = load_checkpoint(resume, settings, accelerator.process_index, trained)
-        progress = Progress(**saved)
+    def _restore(self, path: str) -> None:
+        run = self.run
+        state, saved = load_checkpoint(path, self.settings, self.accelerator.process_index, self.trained)
+        self.progress = Progress(**saved)
         run.optimizer.load_state_dict(state["optimizer"])
         run.scheduler.load_state_dict(state["scheduler"])
         if run.generator_optimizer is not None:
             run.generator_optimizer.load_state_dict(state["generator_optimizer"])
-        if accelerator.scaler is not None and "scaler" in state:
-            accelerator.scaler.load_state_dict(state["scaler"])
-        epoch_order = state["epoch_order"]
-    if accelerator.is_main_process:
-        config_mod.dump(args, os.path.join(out, "run_config.yaml"))
-        if not resume:
-            open(log_path, "w").close()
-    last_checkpoint = resume
+        if self.accelerator.scaler is not None and "scaler" in state:
+            self.accelerator.scaler.load_state_dict(state["scaler"])
+        self.epoch_order, self.rng = state["epoch_order"], state["rng"]
 
-    def log(event: dict) -> None:
-        if accelerator.is_main_process:
-            with open(log_path, "a", encoding="utf-8") as f:
+    def _start_log(self, resumed_at: Optional[int]) -> None:
+        """A new log, or after a resume the old one without the events after the checkpoint (they are redone)."""
+        kept = []
+        if resumed_at is not None and os.path.isfile(self.log_path):
+            with open(self.log_path, encoding="utf-8") as f:
+                kept = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= resumed_at]
+        with open(self.log_path, "w", encoding="utf-8") as f:
+            f.writelines(kept)
+
+    def batches(self) -> Iterator[dict[str, Tensor]]:
+        """Training batches from where the run stands (mid-epoch after a resume) until the last student update."""
+        run, p = self.run, self.progress
+        while p.student_updates < run.total_updates:
+            run.sampler_generator.set_state(self.epoch_order)
+            done_in_epoch = p.batches - p.epoch * self.batches_per_epoch
+            if self.rng is not None and not done_in_epoch:
+                # Saved at an epoch boundary: the uninterrupted run started this epoch's loader (which draws a
+                # seed from the global RNG) after the save, so restore before starting it.
+                set_rng_state(self.rng)
+                self.rng = None
+            loader = self.accelerator.skip_first_batches(run.train_loader, done_in_epoch) if done_in_epoch \
+                else run.train_loader
+            for batch in loader:
+                if self.rng is not None:
+                    set_rng_state(self.rng)
+                    self.rng = None
+                yield batch
+                if p.student_updates >= run.total_updates:
+                    return
+
+    def generator_turn(self) -> bool:
+        return is_generator_batch(self.progress.batches, self.run.n_generator, self.args.n_student_steps)
+
+    def record(self, batch: dict[str, Tensor], terms: dict[str, Tensor], student: bool) -> None:
+        """Count the update and add its loss terms to the log window (no sync unless skipping non-finite steps)."""
+        p = self.progress
+        if student:
+            p.student_updates += 1
+            self.bar.update(1)
+        else:
+            p.generator_updates += 1
+        loss = terms["student" if student else "generator"]
+        if self.skip and not math.isfinite(loss.item()):
+            p.skipped_updates += 1
+            if p.skipped_updates > self.args.skip_nonfinite_steps:
+                raise NonFiniteLoss(f"More than {self.args.skip_nonfinite_steps} updates had a NaN/inf loss (the "
+                                    f"last at step {p.student_updates}); stopping. Last good checkpoint: "
+                                    f"{self.last_checkpoint or 'none'}.")
+        else:
+            for name, value in terms.items():
+                self.window.add(name, value, p.student_updates)
+        self.window.examples += len(batch["input_ids"]) * self.accelerator.num_processes
+        p.batches += 1
+        self.updated = student
+
+    def after_batch(self, stop: "StopRequested") -> None:
+        """Log (and evaluate), close the epoch, obey a signal, save: in that order, as the schedule says."""
+        p, args = self.progress, self.args
+        at_update = lambda every: self.updated and every > 0 and p.student_updates % every == 0  # noqa: E731
+        if at_update(args.logging_steps) or (self.updated and p.student_updates == self.run.total_updates):
+            self.log_window()
+        if p.batches == (p.epoch + 1) * self.batches_per_epoch:
+            p.epoch += 1
+            self.epoch_order = self.run.sampler_generator.get_state()
+        if stop.requested(self.accelerator):
+            self.stop_for_signal(stop.signal)
+        if at_update(args.save_steps):
+            self.last_checkpoint = self.checkpoint()
+
+    def log_window(self) -> None:
+        run, p = self.run, self.progress
+        self.window.check_finite(self.last_checkpoint)
+        event = {"step": p.student_updates, "generator_steps": p.generator_updates,
+                 "epoch": p.batches / self.batches_per_epoch, "lr": run.scheduler.get_last_lr()[0],
+                 **self.window.flush()}
+        if run.generator_optimizer is not None:
+            event["generator_lr"] = run.generator_optimizer.param_groups[0]["lr"]
+        if self.args.evaluate_during_training and p.student_updates < run.total_updates:
+            event["eval"] = self.evaluate_and_keep_best()
+            if run.probe is not None:
+                event["adversary"] = run.probe.measure()
+        self.log(event)
+
+    def log(self, event: dict) -> None:
+        if self.accelerator.is_main_process:
+            with open(self.log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(event) + "\n")
 
-    def evaluate_and_keep_best() -> dict:
-        results = evaluate(student, run.eval_loaders, task, accelerator)
-        score = results[task.eval_splits[0]][selection]
-        if not progress.best_eval or score > progress.best_metric:  # a NaN score never wins, but best/ exists
-            if accelerator.is_main_process:
-                save_model(bare_student, tokenizer, os.path.join(out, "best"))
-            progress.best_metric = score if score == score else -math.inf
-            progress.best_eval = {"step": progress.student_updates, "metrics": results}
+    def evaluate_and_keep_best(self) -> dict:
+        run, p = self.run, self.progress
+        results = evaluate(run.objective.student, run.eval_loaders, run.task, self.accelerator)
+        score = results[run.task.eval_splits[0]][self.selection]
+        if not p.best_eval or score > p.best_metric:  # a NaN score never wins, but best/ exists
+            if self.accelerator.is_main_process:
+                save_model(run.objective.bare_student, run.models.tokenizer, os.path.join(self.out, "best"))
+            p.best_metric = score if score == score else -math.inf
+            p.best_eval = {"step": p.student_updates, "metrics": results}
         return results
 
-    def checkpoint() -> str:
-        window.check_finite(last_checkpoint)
-        path = checkpoint_path(out, progress.student_updates)
+    def checkpoint(self) -> str:
+        run, accelerator = self.run, self.accelerator
+        self.window.check_finite(self.last_checkpoint)
+        path = checkpoint_path(self.out, self.progress.student_updates)
         trainer_state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
-                         "epoch_order": epoch_order}
+                         "epoch_order": self.epoch_order}
         if run.generator_optimizer is not None:
             trainer_state["generator_optimizer"] = run.generator_optimizer.state_dict()
         if accelerator.scaler is not None:
             trainer_state["scaler"] = accelerator.scaler.state_dict()
-        save_checkpoint(path, models=trained, trainer_state=trainer_state, progress=asdict(progress),
-                        settings=settings, rank=accelerator.process_index, is_main=accelerator.is_main_process,
-                        barrier=accelerator.wait_for_everyone, keep=args.save_total_limit)
+        save_checkpoint(path, models=self.trained, trainer_state=trainer_state, progress=asdict(self.progress),
+                        settings=self.settings, rank=accelerator.process_index, is_main=accelerator.is_main_process,
+                        barrier=accelerator.wait_for_everyone, keep=self.args.save_total_limit)
         return path
 
-    bar = tqdm(total=run.total_updates, initial=progress.student_updates, desc=f"train {args.method}",
-               disable=not accelerator.is_local_main_process)
-    with StopRequested() as stop, bar:
-        while progress.student_updates < run.total_updates:
-            run.sampler_generator.set_state(epoch_order)
-            done_in_epoch = progress.batches - progress.epoch * batches_per_epoch
-            batches = accelerator.skip_first_batches(run.train_loader, done_in_epoch) if done_in_epoch else \
-                run.train_loader
-            for batch in batches:
-                if resume:
-                    set_rng_state(state["rng"])
-                    resume = None
-                before = progress.student_updates
-                if is_generator_batch(progress.batches, run.n_generator, args.n_student_steps):
-                    loss = generator_update(objective, batch, accelerator, run.generator_optimizer,
-                                            args.generator_max_grad_norm, skip)
-                    terms = {"generator": loss}
-                    progress.generator_updates += 1
-                else:
-                    loss, terms = student_update(objective, batch, accelerator, run.optimizer, run.scheduler,
-                                                 args.max_grad_norm, skip)
-                    terms = {"student": loss, **terms}
-                    progress.student_updates += 1
-                    bar.update(1)
-                step = progress.student_updates
-                if skip and not math.isfinite(loss.item()):
-                    progress.skipped_updates += 1
-                    if progress.skipped_updates > args.skip_nonfinite_steps:
-                        raise NonFiniteLoss(f"More than {args.skip_nonfinite_steps} updates had a NaN/inf loss "
-                                            f"(the last at step {step}); stopping. Last good checkpoint: "
-                                            f"{last_checkpoint or 'none'}.")
-                else:
-                    for name, value in terms.items():
-                        window.add(name, value, step)
-                window.examples += len(batch["input_ids"]) * accelerator.num_processes
-                progress.batches += 1
-                updated = step > before
-                if updated and (progress.student_updates % args.logging_steps == 0
-                                or progress.student_updates == run.total_updates):
-                    window.check_finite(last_checkpoint)
-                    event = {"step": progress.student_updates, "generator_steps": progress.generator_updates,
-                             "epoch": progress.batches / batches_per_epoch, "lr": run.scheduler.get_last_lr()[0],
-                             **window.flush()}
-                    if run.generator_optimizer is not None:
-                        event["generator_lr"] = run.generator_optimizer.param_groups[0]["lr"]
-                    if args.evaluate_during_training and progress.student_updates < run.total_updates:
-                        event["eval"] = evaluate_and_keep_best()
-                    log(event)
-                if progress.batches == (progress.epoch + 1) * batches_per_epoch:
-                    progress.epoch += 1
-                    epoch_order = run.sampler_generator.get_state()
-                if stop.requested(accelerator):
-                    last_checkpoint = checkpoint()
-                    log({"step": progress.student_updates, "stopped_by_signal": stop.signal,
-                         "checkpoint": last_checkpoint})
-                    if accelerator.is_main_process:
-                        print(f"mate-kd train: stopped by signal {stop.signal} at step {progress.student_updates}; "
-                              f"checkpoint {last_checkpoint}. Continue with --resume_from_checkpoint latest.",
-                              file=sys.stderr)
-                    raise SystemExit(128 + stop.signal)
-                if updated and args.save_steps > 0 and progress.student_updates % args.save_steps == 0:
-                    last_checkpoint = checkpoint()
-                if progress.student_updates >= run.total_updates:
-                    break
+    def stop_for_signal(self, signum: int) -> None:
+        self.last_checkpoint = self.checkpoint()
+        step = self.progress.student_updates
+        self.log({"step": step, "stopped_by_signal": signum, "checkpoint": self.last_checkpoint})
+        if self.accelerator.is_main_process:
+            print(f"mate-kd train: stopped by signal {signum} at step {step}; checkpoint {self.last_checkpoint}. "
+                  "Continue with --resume_from_checkpoint latest.", file=sys.stderr)
+        raise SystemExit(128 + signum)
 
-    final = evaluate_and_keep_best()
-    log({"step": progress.student_updates, "final_eval": final, "best_step": progress.best_eval["step"]})
-    results = {"best": progress.best_eval, "final": {"step": progress.student_updates, "metrics": final},
-               "selection_metric": f"{task.eval_splits[0]}/{selection}", "progress": asdict(progress)}
-    if accelerator.is_main_process:
-        save_model(bare_student, tokenizer, os.path.join(out, "final"))
-        if bare_generator is not None:
-            save_model(bare_generator, tokenizer, os.path.join(out, "generator"))
-        with open(os.path.join(out, "eval_results.json"), "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
-    accelerator.wait_for_everyone()
-    return results
+    def finish(self) -> dict:
+        """Final evaluation, final/ and generator/ saved, eval_results.json written; returns its contents."""
+        run, p, accelerator = self.run, self.progress, self.accelerator
+        final = self.evaluate_and_keep_best()
+        event = {"step": p.student_updates, "final_eval": final, "best_step": p.best_eval["step"]}
+        if run.probe is not None:
+            event["adversary"] = run.probe.measure()
+        self.log(event)
+        results = {"best": p.best_eval, "final": {"step": p.student_updates, "metrics": final},
+                   "selection_metric": f"{run.task.eval_splits[0]}/{self.selection}", "progress": asdict(p)}
+        if accelerator.is_main_process:
+            tokenizer = run.models.tokenizer
+            save_model(run.objective.bare_student, tokenizer, os.path.join(self.out, "final"))
+            if "generator" in self.trained:
+                save_model(self.trained["generator"], tokenizer, os.path.join(self.out, "generator"))
+            with open(os.path.join(self.out, "eval_results.json"), "w", encoding="utf-8") as f:
+                json.dump(results, f, indent=2)
+        accelerator.wait_for_everyone()
+        return results
+
+
+def train(args: RunArgs) -> dict:
+    """Run one training job end to end (or resume one); returns the contents of eval_results.json."""
+    resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
+    if make_accelerator(args).is_main_process:
+        # Resuming writes into its own run; `latest` before the first checkpoint may restart a run that left
+        # only its log behind, but never overwrites a finished one.
+        leftovers = {"run_config.yaml", "log.jsonl", CHECKPOINTS} if args.resume_from_checkpoint else set()
+        prepare_output_dir(args.output_dir, args.overwrite_output_dir or resume is not None, leftovers)
+    run = build_run(args)
+    run.accelerator.wait_for_everyone()
+    session = Session(run, resume)
+    objective, accelerator = run.objective, run.accelerator
+    with StopRequested() as stop, session.bar:
+        for batch in session.batches():
+            if session.generator_turn():
+                loss = generator_update(objective, batch, accelerator, run.generator_optimizer,
+                                        args.generator_max_grad_norm, session.skip)
+                session.record(batch, {"generator": loss}, student=False)
+            else:
+                loss, terms = student_update(objective, batch, accelerator, run.optimizer, run.scheduler,
+                                             args.max_grad_norm, session.skip)
+                session.record(batch, {"student": loss, **terms}, student=True)
+            session.after_batch(stop)
+    return session.finish()

@@ -63,13 +63,16 @@ class MateKD:
         return model(attention_mask=batch["attention_mask"].repeat(rows // len(batch["attention_mask"]), 1),
                      **inputs, **self._extra(bare, batch, rows)).logits
 
-    def _mask_and_fill(self, generator: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Mask a fresh p of the tokens and return (mask, generator logits at the masked positions)."""
+    def _mask_and_fill(self, generator: nn.Module, batch: dict[str, Tensor],
+                       bare: Optional[nn.Module] = None) -> tuple[Tensor, Tensor]:
+        """Mask a fresh p of the tokens and return (mask, generator logits at the masked positions).
+
+        `bare` is the unwrapped `generator` (default: the generator being trained)."""
+        bare = self.bare_generator if bare is None else bare
         ids, attention = batch["input_ids"], batch["attention_mask"]
         mask = choose_mask(ids, attention, self.special_ids, self.settings.mask_prob)
         masked = ids.masked_fill(mask, self.mask_token_id)
-        logits = masked_lm_logits(generator, masked, attention, mask, self.bare_generator,
-                                  **self._extra(self.bare_generator, batch, len(ids)))
+        logits = masked_lm_logits(generator, masked, attention, mask, bare, **self._extra(bare, batch, len(ids)))
         if self.settings.forbid_special_tokens:
             logits = forbid(logits, self.special_ids)
         return mask, logits
@@ -97,13 +100,19 @@ class MateKD:
             return clean
         return torch.cat([clean, self._logits(self.teacher, batch, self.teacher, input_ids=ids[n:]).float()])
 
+    @torch.no_grad()
+    def perturbed_ids(self, batch: dict[str, Tensor], generator: Optional[nn.Module] = None) -> tuple[Tensor, Tensor]:
+        """(mask, x' as token ids) for a batch, sampled from `generator` (default: the one being trained)."""
+        generator = self.bare_generator if generator is None else generator
+        mask, logits = self._mask_and_fill(generator, batch, generator)
+        return mask, perturbed_ids(batch["input_ids"], mask, sample_ids(logits))
+
     def student_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Weighted CE on x, D on x' and D on x; one student pass over x and x' together."""
         w, ids, n = self.settings, batch["input_ids"], len(batch["input_ids"])
         with torch.no_grad():
             if w.adv_weight > 0:
-                mask, logits = self._mask_and_fill(self.bare_generator, batch)
-                ids = torch.cat([ids, perturbed_ids(ids, mask, sample_ids(logits))])
+                ids = torch.cat([ids, self.perturbed_ids(batch)[1]])
             if w.kd_weight > 0 or w.adv_weight > 0:
                 t = self._teacher_logits(batch, ids)
         s = self._logits(self.student, batch, self.bare_student, input_ids=ids)

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,6 +111,26 @@ def test_kill_9_anywhere_then_resume_is_exact(tiny_bert, reference, tmp_path, se
         assert (Path(path) / "trainer_state.pt").is_file() and (Path(path) / "student.safetensors").is_file()
     train(parse_args(argv + ["--resume_from_checkpoint", "latest"]))
     assert_same_weights(reference, tmp_path)
+
+
+def test_resume_from_a_checkpoint_at_an_epoch_boundary_is_exact(tiny_bert, tmp_path):
+    """kd, 12 batches per epoch, a checkpoint every 12 updates: each one lands where the next epoch's loader
+    starts (and draws its seed from the global RNG), which the restore must come before."""
+    argv = flags(tiny_bert, tmp_path / "a", "--method", "kd", "--save_steps", "12", "--max_steps", "20")
+    train(parse_args(argv))
+    resumed = tmp_path / "b"
+    shutil.copytree(tmp_path / "a", resumed)
+    for name in ("final", "best", "generator", "eval_results.json", os.path.join("checkpoints", "step-00000020")):
+        path = resumed / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    assert [os.path.basename(p) for p in list_checkpoints(str(resumed))] == ["step-00000012"]
+    train(parse_args([a if a != str(tmp_path / "a") else str(resumed) for a in argv]
+                     + ["--resume_from_checkpoint", "latest"]))
+    a, b = weights(tmp_path / "a", "final"), weights(resumed, "final")
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_resume_refuses_another_configuration(tiny_bert, reference, tmp_path):
