@@ -5,7 +5,9 @@ same teacher, on several seeds, with the numbers that do not favour it reported 
 runner fine-tunes (or reuses) a teacher per task, trains each method into
 OUTPUT_DIR/runs/TASK/METHOD/seedN (a finished run, one with eval_results.json, is never
 redone, so an interrupted campaign resumes), and summarises everything in results.json,
-results.md (mean +- std over seeds, best-on-dev and final) and learning-curve PNGs.
+results.md (mean +- std over seeds, best-on-dev and final; per seed; paired by seed with a 95%
+confidence interval) and learning-curve PNGs. A run stopped part-way resumes from its latest
+checkpoint (train with --save_steps N so that there is one).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+from .checkpoint import list_checkpoints
 from .errors import ConfigError
 from .tasks import TaskSpec, get_task
 
@@ -183,7 +186,8 @@ def check_same_settings(out: str, argv: list[str]) -> None:
         recorded = yaml.safe_load(f) or {}
     wanted = parse_args(argv, training=True).to_dict()
     differ = sorted(k for k in recorded.keys() & wanted.keys()
-                    if k != "overwrite_output_dir" and _comparable(recorded[k]) != _comparable(wanted[k]))
+                    if k not in ("overwrite_output_dir", "resume_from_checkpoint")
+                    and _comparable(recorded[k]) != _comparable(wanted[k]))
     if differ:
         details = ", ".join(f"{k}: {recorded[k]!r} there, {wanted[k]!r} now" for k in differ)
         raise ConfigError(f"The finished run in {out} was made with other settings ({details}). Delete that run "
@@ -207,7 +211,7 @@ def prepare_teacher(c: Campaign, task: TaskSpec) -> Optional[dict]:
                 "--evaluate_during_training", "--overwrite_output_dir"] + c.train_flags + c.teacher_args
         if _read_json(os.path.join(out, DONE_FILE)) is None:
             print(f"[compare] fine-tuning the {task.dir_name} teacher from {c.teacher_init} into {out}", flush=True)
-            _train(argv)
+            _train_resumable(argv, out)
         else:
             check_same_settings(out, argv)
         results = _read_json(os.path.join(out, DONE_FILE))
@@ -245,8 +249,32 @@ def _given_teacher(c: Campaign, task: TaskSpec) -> str:
                       "config.json (one teacher for every task).")
 
 
+def _train_resumable(argv: list[str], out: str) -> dict:
+    """Train one run; a run stopped part-way (it has a complete checkpoint) continues from its latest one.
+
+    compare_run.json keeps every attempt's start and end; an attempt that was killed ends at its log's last
+    write, so wall_s is the time the run really took, restarts included."""
+    wall_path = os.path.join(out, WALL_FILE)
+    attempts = (_read_json(wall_path) or {}).get("attempts", [])
+    if attempts and "end" not in attempts[-1] and os.path.isfile(os.path.join(out, "log.jsonl")):
+        attempts[-1]["end"] = os.path.getmtime(os.path.join(out, "log.jsonl"))
+        attempts[-1]["interrupted"] = True
+    latest = list_checkpoints(out)
+    if latest:
+        argv = argv + ["--resume_from_checkpoint", "latest"]
+        print(f"[compare] resuming {out} from {latest[-1]}", flush=True)
+    os.makedirs(out, exist_ok=True)
+    attempts.append({"start": time.time(), "resumed_from": latest[-1] if latest else None})
+    _write_json(wall_path, {"attempts": attempts})
+    results = _train(argv)
+    attempts[-1]["end"] = time.time()
+    wall = sum(a["end"] - a["start"] for a in attempts if "end" in a)
+    _write_json(wall_path, {"wall_s": round(wall, 2), "attempts": attempts})
+    return results
+
+
 def run_one(c: Campaign, task: TaskSpec, method: str, seed: int, teacher: Optional[dict]) -> dict:
-    """Train one run unless it finished before; return its record for results.json."""
+    """Train one run unless it finished before (resuming it if it stopped part-way); its record for results.json."""
     out = run_dir(c, task, method, seed)
     results = _read_json(os.path.join(out, DONE_FILE))
     skipped = results is not None
@@ -254,9 +282,7 @@ def run_one(c: Campaign, task: TaskSpec, method: str, seed: int, teacher: Option
     if skipped:
         check_same_settings(out, argv)
     else:
-        start = time.perf_counter()
-        results = _train(argv)
-        _write_json(os.path.join(out, WALL_FILE), {"wall_s": round(time.perf_counter() - start, 2)})
+        results = _train_resumable(argv, out)
     selection = results["selection_metric"]
     timing = _read_json(os.path.join(out, WALL_FILE)) or {}
     progress = results.get("progress", {})
@@ -264,6 +290,7 @@ def run_one(c: Campaign, task: TaskSpec, method: str, seed: int, teacher: Option
             "selection_metric": selection, "best_score": _selected(results["best"]["metrics"], selection),
             "final_score": _selected(results["final"]["metrics"], selection),
             "best": results["best"], "final": results["final"], "wall_s": timing.get("wall_s"),
+            "attempts": len(timing.get("attempts", [])) or None,
             "student_updates": progress.get("student_updates"), "generator_updates": progress.get("generator_updates")}
 
 
@@ -337,40 +364,72 @@ def markdown(runs: list[dict], teachers: dict[str, Optional[dict]], c: Campaign)
     return "\n".join(lines) + "\n"
 
 
+def paired_difference(diffs: Sequence[float]) -> dict:
+    """Mean of seed-paired differences with its 95% t-interval, and wins / ties / losses.
+
+    Pairing by seed compares runs that share the classifier head's initialisation and the data order, which
+    removes that part of the seed-to-seed spread from the comparison."""
+    from scipy import stats
+
+    mean, std = _mean_std(diffs)
+    half = None if std is None else float(stats.t.ppf(0.975, len(diffs) - 1)) * std / len(diffs) ** 0.5
+    return {"n": len(diffs), "mean": mean, "std": std, "ci95": None if half is None else [mean - half, mean + half],
+            "wins": sum(d > 1e-9 for d in diffs), "ties": sum(abs(d) <= 1e-9 for d in diffs),
+            "losses": sum(d < -1e-9 for d in diffs)}
+
+
+def paired_comparisons(runs: list[dict], methods: Sequence[str]) -> list[dict]:
+    """Every pair of methods (A listed after B in --methods) on every task, for best-on-dev and final, x100."""
+    scores: dict[tuple[str, str, str], dict[int, float]] = {}
+    for r in runs:
+        for which in ("best", "final"):
+            scores.setdefault((r["task"], r["method"], which), {})[r["seed"]] = 100 * r[f"{which}_score"]
+    out = []
+    for task_name in dict.fromkeys(r["task"] for r in runs):
+        present = [m for m in methods if (task_name, m, "best") in scores]
+        for i, a in enumerate(present):
+            for b in present[:i]:
+                for which in ("best", "final"):
+                    sa, sb = scores[task_name, a, which], scores[task_name, b, which]
+                    seeds = sorted(set(sa) & set(sb))
+                    if seeds:
+                        out.append({"task": task_name, "a": a, "b": b, "score": which, "seeds": seeds,
+                                    **paired_difference([sa[s] - sb[s] for s in seeds])})
+    return out
+
+
 def per_seed_tables(groups: dict[tuple[str, str], list[dict]], c: Campaign) -> list[str]:
-    """Best-on-dev per seed, and every pair of methods compared seed by seed (same seed: same head, same data
-    order), which separates a method's effect from seed-to-seed spread better than two means do."""
-    lines = ["", "## Per seed (best-on-dev x100)", "",
-             "| task | method | " + " | ".join(f"seed {s}" for s in c.seeds) + " |",
-             "| --- | --- | " + " | ".join("---" for _ in c.seeds) + " |"]
-    scores: dict[tuple[str, str], dict[int, float]] = {}
-    for (task_name, method), rs in groups.items():
-        scores[task_name, method] = {r["seed"]: 100 * r["best_score"] for r in rs}
-        lines.append(f"| {task_name} | {method} | " + " | ".join(
-            f"{scores[task_name, method][s]:.2f}" if s in scores[task_name, method] else "–" for s in c.seeds) + " |")
-    lines += ["", "## Paired by seed (best-on-dev, A − B, x100)", "",
-              "| task | A | B | seeds | mean diff ± std | A better / equal / worse |", "| --- | --- | --- | --- | --- | --- |"]
-    for task_name in dict.fromkeys(t for t, _ in groups):
-        methods = [m for m in c.methods if (task_name, m) in scores]
-        for i, a in enumerate(methods):
-            for b in methods[:i]:
-                seeds = sorted(set(scores[task_name, a]) & set(scores[task_name, b]))
-                if not seeds:
-                    continue
-                diffs = [scores[task_name, a][s] - scores[task_name, b][s] for s in seeds]
-                mean, std = _mean_std(diffs)
-                cell = f"{mean:+.2f}" if std is None else f"{mean:+.2f} ± {std:.2f}"
-                better = sum(d > 1e-9 for d in diffs)
-                worse = sum(d < -1e-9 for d in diffs)
-                lines.append(f"| {task_name} | {a} | {b} | {len(seeds)} | {cell} | "
-                             f"{better} / {len(diffs) - better - worse} / {worse} |")
+    """Scores per seed, and every pair of methods compared seed by seed, for best-on-dev and final."""
+    lines = []
+    for which, title in (("best", "best-on-dev"), ("final", "final")):
+        lines += ["", f"## Per seed ({title} x100)", "",
+                  "| task | method | " + " | ".join(f"seed {s}" for s in c.seeds) + " |",
+                  "| --- | --- | " + " | ".join("---" for _ in c.seeds) + " |"]
+        for (task_name, method), rs in groups.items():
+            by_seed = {r["seed"]: 100 * r[f"{which}_score"] for r in rs}
+            lines.append(f"| {task_name} | {method} | " + " | ".join(
+                f"{by_seed[s]:.2f}" if s in by_seed else "–" for s in c.seeds) + " |")
+    runs = [r for rs in groups.values() for r in rs]
+    lines += ["", "## Paired by seed (A − B, x100)", "",
+              "Mean of the per-seed differences ± their sample standard deviation, the 95% confidence interval of "
+              "the mean (t distribution, n − 1 degrees of freedom), and the seeds on which A is better / equal / "
+              "worse.", "",
+              "| task | A | B | score | seeds | mean diff ± std | 95% CI | A better / equal / worse |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for p in paired_comparisons(runs, c.methods):
+        cell = f"{p['mean']:+.2f}" if p["std"] is None else f"{p['mean']:+.2f} ± {p['std']:.2f}"
+        ci = "–" if p["ci95"] is None else f"[{p['ci95'][0]:+.2f}, {p['ci95'][1]:+.2f}]"
+        score = "best-on-dev" if p["score"] == "best" else "final"
+        lines.append(f"| {p['task']} | {p['a']} | {p['b']} | {score} | {p['n']} | {cell} | {ci} | "
+                     f"{p['wins']} / {p['ties']} / {p['losses']} |")
     return lines
 
 
 def write_summary(c: Campaign, runs: list[dict], teachers: dict[str, Optional[dict]]) -> dict:
     """results.json and results.md for the runs so far (written after every run, so a long campaign can be
     read while it goes on)."""
-    summary = {"settings": dict(vars(c)), "teachers": teachers, "runs": runs}
+    summary = {"settings": dict(vars(c)), "teachers": teachers, "runs": runs,
+               "paired": paired_comparisons(runs, c.methods)}
     _write_json(os.path.join(c.output_dir, "results.json"), summary)
     with open(os.path.join(c.output_dir, "results.md"), "w", encoding="utf-8") as f:
         f.write(markdown(runs, teachers, c))

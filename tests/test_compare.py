@@ -108,8 +108,11 @@ def test_markdown_pairs_methods_seed_by_seed(setup):
     table = markdown(runs, {}, _campaign(setup, methods=["finetune", "mate-kd"], seeds=[1, 2, 3]))
     assert "| RTE | finetune | 70.00 | 74.00 | 72.00 |" in table
     assert "| RTE | mate-kd | 71.00 | 74.00 | 75.00 |" in table
-    # differences 1, 0, 3: mean 1.33, sample std 1.53; better on seeds 1 and 3, equal on 2
-    assert "| RTE | mate-kd | finetune | 3 | +1.33 ± 1.53 | 2 / 1 / 0 |" in table
+    # differences 1, 0, 3: mean 1.33, sample std 1.53, t(0.975, 2) = 4.303: half-width 4.303 * 1.53 / sqrt(3) = 3.79;
+    # better on seeds 1 and 3, equal on 2
+    assert "| RTE | mate-kd | finetune | best-on-dev | 3 | +1.33 ± 1.53 | [-2.46, +5.13] | 2 / 1 / 0 |" in table
+    assert "| RTE | mate-kd | finetune | final | 3 | +1.33 ± 1.53 | [-2.46, +5.13] | 2 / 1 / 0 |" in table
+    assert table.count("## Per seed") == 2
 
 
 def test_tiny_campaign_end_to_end_and_resume(setup, capsys):
@@ -139,7 +142,7 @@ def test_tiny_campaign_end_to_end_and_resume(setup, capsys):
         cell = f"{statistics.mean(best):.2f} ± {statistics.stdev(best):.2f}"
         assert f"| RTE | {method} | 2 | dev/acc | {cell} |" in table
     assert f"| RTE | teacher | 1 | dev/acc | {100 * teacher['score']:.2f} |" in table
-    assert "| RTE | mate-kd-ng0 | finetune | 2 |" in table
+    assert "| RTE | mate-kd-ng0 | finetune | best-on-dev | 2 |" in table
     with open(os.path.join(out, "curves_RTE.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
@@ -179,3 +182,36 @@ def test_results_are_written_after_every_run(setup, tmp_path, monkeypatch):
     written = json.load(open(tmp_path / "out" / "results.json", encoding="utf-8"))
     assert [(r["method"], r["seed"]) for r in written["runs"]] == [("finetune", 1)]
     assert "| RTE | finetune | 1 | dev/acc | 60.00 | 50.00 | 1 |" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_a_run_stopped_part_way_resumes_from_its_checkpoint(setup, capsys):
+    """The second campaign loses its last checkpoint and its results, as a kill would leave it; rerunning the
+    command continues from the checkpoint that is left and ends with the weights of the uninterrupted run."""
+    from safetensors.torch import load_file
+
+    def argv(out):
+        return ["compare", "--data_root", setup["data_root"], "--tasks", "RTE", "--methods", "kd", "--seeds", "1",
+                "--teacher", setup["teacher"], "--student_init", setup["student"], "--output_dir", out, "--no_plots",
+                "--", "--max_steps", "4", "--logging_steps", "1", "--save_steps", "2", "--save_total_limit", "2",
+                "--per_device_train_batch_size", "4", "--max_seq_length", "64"]
+
+    reference, resumed = os.path.join(setup["root"], "ref"), os.path.join(setup["root"], "resumed")
+    assert cli_main(argv(reference)) == 0 and cli_main(argv(resumed)) == 0
+    run = os.path.join(resumed, "runs", "RTE", "kd", "seed1")
+    for name in ("eval_results.json", "final", "best", os.path.join("checkpoints", "step-00000004")):
+        path = os.path.join(run, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    capsys.readouterr()
+    assert cli_main(argv(resumed)) == 0
+    assert "resuming" in capsys.readouterr().out and "step-00000002" in open(os.path.join(run, "compare_run.json")).read()
+    a = load_file(os.path.join(reference, "runs", "RTE", "kd", "seed1", "final", "model.safetensors"))
+    b = load_file(os.path.join(run, "final", "model.safetensors"))
+    assert all((a[k] == b[k]).all() for k in a)
+    steps = [json.loads(line)["step"] for line in open(os.path.join(run, "log.jsonl"), encoding="utf-8")]
+    assert steps == [1, 2, 3, 4, 4], "events after the checkpoint are redone, not duplicated"
+    timing = json.load(open(os.path.join(run, "compare_run.json"), encoding="utf-8"))
+    assert len(timing["attempts"]) == 2 and timing["attempts"][1]["resumed_from"].endswith("step-00000002")
+    assert timing["wall_s"] > 0
+    record = json.load(open(os.path.join(resumed, "results.json"), encoding="utf-8"))["runs"][0]
+    assert record["attempts"] == 2 and not record["skipped"]
+    assert cli_main(argv(resumed)) == 0, "a finished resumed run is reused, not refused for its resume flag"
