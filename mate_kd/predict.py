@@ -10,8 +10,8 @@ from accelerate import Accelerator
 from .config import RunArgs
 from .data import make_loader
 from .errors import ConfigError
-from .loop import make_accelerator
 from .evaluation import evaluate, predict_logits, to_predictions, write_submission
+from .optim import make_accelerator
 from .pipeline import Models, encode_split, load_models, resolve_task
 
 #: Files that `mate-kd train` writes first into its --output_dir: a directory holding one is a training run's.
