@@ -7,8 +7,11 @@ lines work unchanged; `--per_gpu_*` names are accepted as aliases of `--per_devi
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence, Union, get_args, get_origin, get_type_hints
 
 import yaml
 from transformers import HfArgumentParser
@@ -53,7 +56,7 @@ class RunArgs:
     label_column: str = _f("label", "Own data: column with the label.")
     label_list: Optional[str] = _f(None, "Own data: comma-separated label names in model order (default: sorted).")
     regression: bool = _f(False, "Own data: the label is a real number (MSE, Pearson/Spearman).")
-    max_seq_length: int = _f(128, "Longest tokenised input; longer ones are truncated.")
+    max_seq_length: int = _f(128, "Longest tokenised input (at least 8); longer ones are truncated.")
     pad_to_max_length: bool = _f(False, "Pad every batch to max_seq_length instead of its longest example.")
     group_by_length: bool = _f(False, "Batch examples of similar length together (less padding).")
     max_train_samples: Optional[int] = _f(None, "Use N training examples: the first N after a fixed shuffle, the "
@@ -106,7 +109,8 @@ class RunArgs:
     ce_weight: Optional[float] = _f(None, "Weight of CE(S(x), y); default 1/3 mate-kd, 1/2 kd, 1 finetune.")
     kd_weight: Optional[float] = _f(None, "Weight of D(S(x), T(x)); default 1/3 mate-kd, 1/2 kd.")
     adv_weight: Optional[float] = _f(None, "Weight of D(S(x'), T(x')); default 1/3 mate-kd.")
-    forbid_special_tokens: bool = _f(False, "Never sample special tokens into masked slots.")
+    forbid_special_tokens: bool = _f(False, "Never sample special tokens into masked slots (the pad token is never "
+                                            "sampled, with or without this flag).")
     adversary_probe_samples: int = _f(0, "With --evaluate_during_training: at every evaluation, measure "
                                           "D(S(x'), T(x')) on the first N training examples for x' from the current "
                                           "and from the initial generator, and the share of masked tokens replaced "
@@ -138,10 +142,97 @@ class RunArgs:
         return dataclasses.asdict(self)
 
 
-def validate(args: RunArgs, *, training: bool) -> RunArgs:
-    """Resolve legacy flags and refuse settings that cannot work, before anything is loaded."""
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: from `low` (excluded when `low_open`) up to `high`, or one of `also`."""
+
+    low: float
+    high: Optional[float] = None
+    low_open: bool = False
+    also: tuple[float, ...] = ()
+    meaning: str = ""
+
+    def allows(self, value: float) -> bool:
+        if value in self.also:
+            return True
+        above = value > self.low if self.low_open else value >= self.low
+        return math.isfinite(value) and above and (self.high is None or value <= self.high)
+
+    def rule(self) -> str:
+        if self.high is None:
+            text = f"{'>' if self.low_open else '>='} {_fmt(self.low)}"
+        else:
+            text = f"in {'(' if self.low_open else '['}{_fmt(self.low)}, {_fmt(self.high)}]"
+        return " or ".join([_fmt(a) for a in self.also] + [text])
+
+
+def _fmt(x: float) -> str:
+    """1 not 1.0, 4294967295 not 4.29497e+09, 2e-05 as Python writes it."""
+    return str(int(x)) if math.isfinite(x) and float(x).is_integer() else str(x)
+
+
+#: Shortest --max_seq_length: a pair needs up to 4 special tokens (RoBERTa: <s> a </s></s> b </s>) plus a few
+#: tokens of each text; with fewer positions than special tokens the tokenizer cannot truncate a pair at all.
+MIN_SEQ_LENGTH = 8
+_POSITIVE = Range(0, low_open=True)
+_FIRST_N = "0 would leave no examples: N keeps the first N, and leaving the flag out keeps them all"
+#: Allowed values of every numeric setting (None, where a setting is optional, means "not given").
+RANGES: dict[str, Range] = {
+    "max_seq_length": Range(MIN_SEQ_LENGTH, meaning="a pair needs room for up to 4 special tokens and both texts"),
+    "max_train_samples": Range(1, meaning=_FIRST_N),
+    "max_eval_samples": Range(1, meaning=_FIRST_N),
+    "seed": Range(0, 2 ** 32 - 1, meaning="the seeds numpy accepts"),
+    "per_device_train_batch_size": Range(1),
+    "per_device_eval_batch_size": Range(1),
+    "learning_rate": _POSITIVE,
+    "weight_decay": Range(0),
+    "adam_epsilon": _POSITIVE,
+    "max_grad_norm": _POSITIVE,
+    "num_train_epochs": _POSITIVE,
+    "max_steps": Range(1, also=(-1,), meaning="student updates; -1 trains for --num_train_epochs instead"),
+    "warmup_steps": Range(0),
+    "warmup_ratio": Range(0, 1, meaning="a fraction of the student updates"),
+    "gradient_accumulation_steps": Range(1),
+    "logging_steps": Range(1),
+    "save_steps": Range(0, meaning="0 never saves a checkpoint"),
+    "save_total_limit": Range(1, meaning="the newest N checkpoints are kept; to write none, pass --save_steps 0"),
+    "skip_nonfinite_steps": Range(0),
+    "mask_prob": Range(0, 1, low_open=True),
+    "n_generator_steps": Range(0, meaning="0 samples from the generator but never updates it"),
+    "n_student_steps": Range(1),
+    "generator_learning_rate": _POSITIVE,
+    "generator_max_grad_norm": _POSITIVE,
+    "gumbel_temperature": _POSITIVE,
+    "kd_temperature": _POSITIVE,
+    "ce_weight": Range(0),
+    "kd_weight": Range(0),
+    "adv_weight": Range(0),
+    "adversary_probe_samples": Range(0, meaning="0 turns the probe off"),
+    "dataloader_num_workers": Range(0),
+}
+
+
+def _where(name: str, value: Any, origin: Mapping[str, str]) -> str:
+    """How the user gave a setting: `--flag value`, or the config file and key."""
+    if name in origin:
+        return f"Config file {origin[name]}, key {name}: {_fmt(value)}"
+    return f"--{name} {_fmt(value)}"
+
+
+def validate(args: RunArgs, *, training: bool, origin: Optional[Mapping[str, str]] = None) -> RunArgs:
+    """Resolve legacy flags and refuse settings that cannot work, before anything is loaded.
+
+    `origin` maps the settings taken from a config file to that file's path, so that a message names it.
+    """
+    origin = origin or {}
     if args.fp16:
         args.mixed_precision = "fp16"
+    for name, allowed in RANGES.items():
+        value = getattr(args, name)
+        if value is not None and not allowed.allows(value):
+            problem = "is out of range" if math.isfinite(value) else "is not a finite number"
+            meaning = f" ({allowed.meaning})" if allowed.meaning else ""
+            raise ConfigError(f"{_where(name, value, origin)} {problem}: it must be {allowed.rule()}{meaning}.")
     if not args.task_name and not args.train_file and not args.validation_file and not args.test_file:
         raise ConfigError("No data: pass --task_name with --data_dir (GLUE layout), or --train_file/--validation_file.")
     if args.task_name and not args.data_dir:
@@ -150,11 +241,6 @@ def validate(args: RunArgs, *, training: bool) -> RunArgs:
         raise ConfigError("--model_name_or_path is required (the student, or the model to evaluate).")
     if not args.output_dir:
         raise ConfigError("--output_dir is required.")
-    for flag in ("max_train_samples", "max_eval_samples"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{flag} {value} would leave no examples: pass N >= 1 to keep the first N "
-                              "examples, or leave the flag out to use them all.")
     if training:
         if args.method in ("kd", "mate-kd") and not args.teacher_path:
             raise ConfigError(f"--method {args.method} needs --teacher_path, a fine-tuned teacher "
@@ -164,17 +250,22 @@ def validate(args: RunArgs, *, training: bool) -> RunArgs:
         if args.gradient_accumulation_steps != 1:
             raise ConfigError("--gradient_accumulation_steps must be 1: use a larger --per_device_train_batch_size "
                               "or more processes; the n_G/n_S alternation counts batches.")
-        if not 0.0 < args.mask_prob <= 1.0:
-            raise ConfigError(f"--mask_prob must be in (0, 1], got {args.mask_prob}.")
-        if args.n_generator_steps < 0 or args.n_student_steps < 1:
-            raise ConfigError("--n_generator_steps must be >= 0 and --n_student_steps >= 1.")
-        if min(args.weights()) < 0:
-            raise ConfigError("Loss weights must be non-negative.")
-        if args.logging_steps < 1:
-            raise ConfigError("--logging_steps must be >= 1.")
-        if args.per_device_train_batch_size < 1:
-            raise ConfigError("--per_device_train_batch_size must be >= 1.")
+        if not any(args.weights()):
+            raise ConfigError(f"Every loss weight of --method {args.method} is 0 (ce, kd, adv = "
+                              f"{', '.join(f'{w:g}' for w in args.weights())}), so the student would not learn: give "
+                              "--ce_weight, --kd_weight or --adv_weight a value > 0.")
     return args
+
+
+def _given_on_command_line(argv: Sequence[str]) -> set[str]:
+    """Settings whose flag (its dashed spelling, an alias, or --no_FLAG) appears in argv."""
+    flags = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+    given = set()
+    for f in dataclasses.fields(RunArgs):
+        names = [f"--{f.name}", f"--no_{f.name}", *f.metadata.get("aliases", [])]
+        if flags & {spelling for n in names for spelling in (n, "--" + n[2:].replace("_", "-"))}:
+            given.add(f.name)
+    return given
 
 
 def parse_args(argv: Sequence[str], *, training: bool = True) -> RunArgs:
@@ -182,30 +273,82 @@ def parse_args(argv: Sequence[str], *, training: bool = True) -> RunArgs:
     parser = HfArgumentParser(RunArgs, prog="mate-kd", allow_abbrev=False)
     parser.add_argument("--config", default=None, help="YAML file of settings; flags override it.")
     pre, _ = parser.parse_known_args(argv)
+    origin: dict[str, str] = {}
     if pre.config:
-        parser.set_defaults(**load_yaml(pre.config))
+        from_file = load_yaml(pre.config)
+        parser.set_defaults(**from_file)
+        origin = {name: pre.config for name in set(from_file) - _given_on_command_line(argv)}
     namespace = parser.parse_args(argv)
     values = {f.name: getattr(namespace, f.name) for f in dataclasses.fields(RunArgs)}
-    return validate(RunArgs(**values), training=training)
+    return validate(RunArgs(**values), training=training, origin=origin)
+
+
+_KIND = {int: "a whole number", float: "a number such as 2.0e-5", str: "text", bool: "true or false"}
+
+
+def _typed(path: str, name: str, value: Any, hint: Any) -> Any:
+    """A config file's value as its setting's type, or a message naming file and key.
+
+    argparse type-checks command-line values but not defaults, which is how config values reach it. Numbers
+    written as strings are read (PyYAML takes `2e-5`, without a dot, for a string).
+    """
+    where = f"Config file {path}, key {name}: {value!r}"
+    if get_origin(hint) in (Union, types.UnionType):
+        if value is None:
+            return None
+        (hint,) = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) is Literal:
+        if value not in get_args(hint):
+            raise ConfigError(f"{where} is not one of {', '.join(map(str, get_args(hint)))}.")
+        return value
+    if value is None:
+        raise ConfigError(f"Config file {path}, key {name} has no value; write {_KIND[hint]} there.")
+    if isinstance(value, (list, dict)):
+        raise ConfigError(f"{where} is a {'list' if isinstance(value, list) else 'mapping'}; write {_KIND[hint]} "
+                          "there.")
+    if hint is bool or hint is str:
+        if not isinstance(value, hint):
+            raise ConfigError(f"{where} is not {'true or false' if hint is bool else 'text; put it in quotes'}.")
+        return value
+    try:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        number = float(value)  # NaN and inf pass here; the range check refuses them
+    except ValueError:
+        raise ConfigError(f"{where} is not a number; write {_KIND[hint]}.") from None
+    if hint is int:
+        if not number.is_integer():
+            raise ConfigError(f"{where} is not a whole number; write {_KIND[int]}.")
+        return int(number)
+    return number
 
 
 def load_yaml(path: str) -> dict[str, Any]:
-    """Read a config file, refusing keys that are not settings (typos would otherwise be ignored)."""
+    """Read a config file, refusing keys that are not settings (typos would otherwise be ignored) and values
+    of the wrong type."""
     try:
         with open(path, encoding="utf-8") as f:
             values = yaml.safe_load(f) or {}
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} not found.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"Config file {path} is a directory; pass a YAML file to --config.") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"Config file {path} is not UTF-8 ({err.reason} at byte {err.start}); save it as "
+                          "UTF-8.") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"Config file {path} is not valid YAML: {' '.join(str(err).split())}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"Config file {path} must hold a mapping of setting: value.")
     known = {f.name for f in dataclasses.fields(RunArgs)}
     aliases = {"per_gpu_train_batch_size": "per_device_train_batch_size",
                "per_gpu_eval_batch_size": "per_device_eval_batch_size"}
     values = {aliases.get(k, k): v for k, v in values.items()}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(map(str, set(values) - known))
     if unknown:
         raise ConfigError(f"Config file {path}: unknown settings {unknown}. Known settings: `mate-kd train --help`.")
-    return values
+    hints = get_type_hints(RunArgs)
+    return {name: _typed(path, name, value, hints[name]) for name, value in values.items()}
 
 
 def dump(args: RunArgs, path: str) -> None:

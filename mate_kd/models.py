@@ -11,9 +11,10 @@ import inspect
 import os
 from typing import Optional, Sequence
 
+from safetensors import SafetensorError, safe_open
 from torch import nn
-from transformers import (AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer,
-                          PreTrainedModel, PreTrainedTokenizerBase)
+from transformers import (AutoConfig, AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer,
+                          PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase)
 
 from .errors import ModelError
 from .tasks import TaskSpec
@@ -41,10 +42,28 @@ def check_model_dir(path: Optional[str], role: str, flag: str) -> str:
     return path
 
 
+def _unreadable_weights(path: str) -> list[str]:
+    """The .safetensors files of a model directory that safetensors cannot open (truncated, or not safetensors)."""
+    bad = []
+    for name in sorted(os.listdir(path)) if os.path.isdir(path) else []:
+        if name.endswith(".safetensors"):
+            try:
+                with safe_open(os.path.join(path, name), "pt"):
+                    pass
+            except SafetensorError:
+                bad.append(os.path.join(path, name))
+    return bad
+
+
 def _load(loader, path: str, role: str, flag: str, **kwargs):
     path = check_model_dir(path, role, flag)
     try:
         return loader.from_pretrained(path, **kwargs)
+    except SafetensorError as err:
+        files = ", ".join(_unreadable_weights(path)) or f"a .safetensors file in {path}"
+        raise ModelError(f"The {role} weights {files} ({flag}) cannot be read: {err}. The file is truncated or "
+                         "corrupt (an interrupted copy or download leaves such a file): copy or download the model "
+                         "again, or save it again with save_pretrained.") from None
     except OSError as err:
         raise ModelError(f"Could not load the {role} from {path} ({flag}): {err}. {LAYOUT}") from None
     except ValueError as err:
@@ -59,37 +78,45 @@ def load_tokenizer(path: str, flag: str = "--tokenizer_name", **kwargs) -> PreTr
     return _load(AutoTokenizer, path, "tokenizer", flag, **kwargs)
 
 
-def _named_labels(model: PreTrainedModel) -> Optional[list[str]]:
+def _named_labels(config: PretrainedConfig) -> Optional[list[str]]:
     """Label names from the config, or None when they are transformers' placeholders LABEL_i."""
-    names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+    names = [str(config.id2label[i]) for i in range(config.num_labels)]
     return None if all(n == f"LABEL_{i}" for i, n in enumerate(names)) else names
 
 
-def label_order(task: TaskSpec, model: Optional[PreTrainedModel], role: str = "teacher") -> Optional[list[str]]:
-    """The model's label order when its config names the labels, else the task's; refuse a misfit."""
+def _fine_tuned_for(task: TaskSpec, role: str) -> str:
+    """What to pass instead of a classifier that does not fit the task."""
+    if role == "teacher":
+        return f"Use a teacher fine-tuned for {task.name} (make one with `mate-kd train --method finetune`)."
+    return (f"Pass a model fine-tuned for {task.name}: the best/ or final/ directory of a `mate-kd train` run on "
+            "this task.")
+
+
+def label_order(task: TaskSpec, config: Optional[PretrainedConfig], role: str = "teacher") -> Optional[list[str]]:
+    """The label order of a model's config when it names the labels, else the task's; refuse a misfit."""
     if task.is_regression:
-        if model is not None and model.config.num_labels != 1:
-            raise ModelError(f"The {role} has {model.config.num_labels} outputs but {task.name} is a regression "
-                             "task with 1 output: fine-tune a teacher for this task.")
+        if config is not None and config.num_labels != 1:
+            raise ModelError(f"The {role} has {config.num_labels} outputs but {task.name} is a regression task "
+                             f"with 1 output. {_fine_tuned_for(task, role)}")
         return None
     expected = list(task.labels)
-    if model is None:
+    if config is None:
         return expected
-    if model.config.num_labels != len(expected):
-        raise ModelError(f"The {role} predicts {model.config.num_labels} labels but {task.name} has "
-                         f"{len(expected)} ({expected}): it was fine-tuned for another task.")
-    names = _named_labels(model)
+    if config.num_labels != len(expected):
+        raise ModelError(f"The {role} predicts {config.num_labels} labels but {task.name} has {len(expected)} "
+                         f"({expected}): it was fine-tuned for another task. {_fine_tuned_for(task, role)}")
+    names = _named_labels(config)
     if names is None:
         return expected
     if sorted(names) != sorted(expected):
         raise ModelError(f"The {role}'s labels {names} (config.id2label) are not {task.name}'s labels {expected}: "
-                         "it was fine-tuned for another task or label set.")
+                         f"it was fine-tuned for another task or label set. {_fine_tuned_for(task, role)}")
     return names
 
 
 def load_classifier(path: str, role: str, flag: str, num_labels: int, labels: Optional[Sequence[str]],
                     **kwargs) -> PreTrainedModel:
-    """A sequence classifier with the task's number of labels (a new head if the checkpoint has another)."""
+    """A sequence classifier to train, with the task's labels (a new head if the checkpoint has another)."""
     check_model_dir(path, role, flag)
     label_kwargs = {"num_labels": num_labels}
     if labels:
@@ -99,9 +126,39 @@ def load_classifier(path: str, role: str, flag: str, num_labels: int, labels: Op
                  **label_kwargs, **kwargs)
 
 
+def _missing_head(model: PreTrainedModel, info: dict) -> list[str]:
+    """Weights outside the encoder that the checkpoint lacked, so that loading initialised them at random."""
+    base = model.base_model_prefix + "."
+    return sorted(k for k in info["missing_keys"] if not k.startswith(base))
+
+
+def _trained_classifier(path: str, role: str, flag: str, fix: str, **kwargs) -> PreTrainedModel:
+    """A classifier loaded with its own head as saved, refused when the checkpoint has no head to load."""
+    model, info = _load(AutoModelForSequenceClassification, path, role, flag, output_loading_info=True, **kwargs)
+    missing = _missing_head(model, info)
+    if missing:
+        raise ModelError(f"The {role} at {path} ({flag}) has no trained classification head: its checkpoint lacks "
+                         f"{missing[:4]}, so its predictions would be random (it is a pretrained encoder or a masked "
+                         f"LM). {fix}")
+    return model
+
+
+def load_fine_tuned(path: str, task: TaskSpec, flag: str = "--model_name_or_path",
+                    **kwargs) -> tuple[PreTrainedModel, Optional[list[str]]]:
+    """The classifier that evaluate and predict score, and its label order: it must be fine-tuned for this task.
+
+    Its head is used as saved (training may replace a head; scoring must not), so a model with other labels, or
+    with no trained head at all, is refused instead of scored at random. The labels are checked on the config,
+    before any weights are read.
+    """
+    labels = label_order(task, _load(AutoConfig, path, "model", flag, **kwargs), "model")
+    return _trained_classifier(path, "model", flag, _fine_tuned_for(task, "model"), **kwargs), labels
+
+
 def load_teacher(path: str, **kwargs) -> PreTrainedModel:
     """The frozen teacher: eval mode, no parameter gradients."""
-    teacher = _load(AutoModelForSequenceClassification, path, "teacher", "--teacher_path", **kwargs)
+    teacher = _trained_classifier(path, "teacher", "--teacher_path", "Use a fine-tuned teacher (make one with "
+                                  "`mate-kd train --method finetune`).", **kwargs)
     teacher.eval().requires_grad_(False)
     return teacher
 
@@ -110,8 +167,7 @@ def load_generator(path: str, **kwargs) -> PreTrainedModel:
     """A masked LM whose head weights are really in the checkpoint (not freshly initialised)."""
     generator, info = _load(AutoModelForMaskedLM, path, "generator", "--generator_path",
                             output_loading_info=True, **kwargs)
-    base = generator.base_model_prefix + "."
-    missing_head = [k for k in info["missing_keys"] if not k.startswith(base)]
+    missing_head = _missing_head(generator, info)
     if missing_head:
         raise ModelError(f"The generator at {path} is not a masked LM: its checkpoint lacks the MLM head "
                          f"({missing_head[:3]}...). Use an MLM checkpoint, or build one with "

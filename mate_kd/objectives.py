@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from .losses import divergence, task_loss
 from .models import forward_inputs
-from .perturb import (choose_mask, forbid, masked_lm_logits, perturbed_embeddings, perturbed_ids, sample_ids,
-                      straight_through_sample)
+from .perturb import (choose_mask, forbid, masked_lm_logits, never_sampled, perturbed_embeddings, perturbed_ids,
+                      sample_ids, straight_through_sample)
 
 
 @dataclass
@@ -48,6 +48,7 @@ class MateKD:
         self.bare_student = unwrap(student)
         self.bare_generator = unwrap(generator) if generator is not None else None
         self.settings, self.special_ids, self.mask_token_id = settings, special_ids, mask_token_id
+        self.never_sampled = never_sampled(special_ids, settings.forbid_special_tokens, self.bare_student, teacher)
         self._inputs = {id(m): forward_inputs(m) for m in (self.bare_student, teacher, self.bare_generator)
                         if m is not None}
 
@@ -73,9 +74,7 @@ class MateKD:
         mask = choose_mask(ids, attention, self.special_ids, self.settings.mask_prob)
         masked = ids.masked_fill(mask, self.mask_token_id)
         logits = masked_lm_logits(generator, masked, attention, mask, bare, **self._extra(bare, batch, len(ids)))
-        if self.settings.forbid_special_tokens:
-            logits = forbid(logits, self.special_ids)
-        return mask, logits
+        return mask, forbid(logits, self.never_sampled)
 
     def _d(self, s: Tensor, t: Tensor) -> Tensor:
         return divergence(s, t, self.settings.divergence, self.settings.kd_temperature)

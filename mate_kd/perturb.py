@@ -8,11 +8,13 @@ every one of them ends in `get_output_embeddings()`.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .errors import ModelError
 
 
 def choose_mask(input_ids: Tensor, attention_mask: Tensor, special_ids: Tensor, p: float) -> Tensor:
@@ -22,13 +24,18 @@ def choose_mask(input_ids: Tensor, attention_mask: Tensor, special_ids: Tensor, 
 
 
 @contextmanager
-def _head_only_at(model: nn.Module, positions: Tensor) -> Iterator[None]:
+def _head_only_at(model: nn.Module, positions: Tensor) -> Iterator[list[int]]:
+    """Gather the masked rows before the output embedding; yields [rows gathered] once the head has run."""
+    gathered: list[int] = []
+
     def gather(_module: nn.Module, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        return (inputs[0][positions],) + inputs[1:]
+        rows = inputs[0][positions]
+        gathered.append(len(rows))
+        return (rows,) + inputs[1:]
 
     handle = model.get_output_embeddings().register_forward_pre_hook(gather)
     try:
-        yield
+        yield gathered
     finally:
         handle.remove()
 
@@ -37,10 +44,32 @@ def masked_lm_logits(generator: nn.Module, masked_ids: Tensor, attention_mask: T
                      bare: nn.Module | None = None, **inputs: Tensor) -> Tensor:
     """Vocabulary logits at the masked positions only, shape (n_masked, vocab), row-major order.
 
-    `bare` is the unwrapped model when `generator` is a DDP wrapper (the hook goes on its head).
+    `bare` is the unwrapped model when `generator` is a DDP wrapper (the hook goes on its head). A model whose
+    MLM head does not run through `get_output_embeddings()` would return every position's logits, and x' would
+    silently take the wrong rows: that is refused (the row count is known without a device sync).
     """
-    with _head_only_at(bare if bare is not None else generator, mask):
-        return generator(input_ids=masked_ids, attention_mask=attention_mask, **inputs).logits
+    with _head_only_at(bare if bare is not None else generator, mask) as gathered:
+        logits = generator(input_ids=masked_ids, attention_mask=attention_mask, **inputs).logits
+    if gathered != [logits.shape[0]] or logits.dim() != 2:
+        model = type(bare if bare is not None else generator).__name__
+        raise ModelError(f"The generator ({model}) returned logits of shape {tuple(logits.shape)}, not one row per "
+                         f"masked position ({gathered[0] if gathered else 'its output embedding never ran'}): its "
+                         "MLM head does not run through get_output_embeddings(), so mate-kd cannot use it as a "
+                         "generator. Use a transformers *ForMaskedLM model.")
+    return logits
+
+
+def never_sampled(special_ids: Tensor, forbid_special_tokens: bool, *readers: Optional[nn.Module]) -> Tensor:
+    """Token ids the generator may never put into a masked slot.
+
+    The pad id of every model that reads x' as ids, always: RoBERTa derives its position ids from
+    `input_ids != pad`, so a sampled pad would shift every later position in the ids path (the student step)
+    but not in the embedding path (the generator step). With `forbid_special_tokens`, every special token.
+    """
+    pads = {m.config.pad_token_id for m in readers
+            if m is not None and getattr(m.config, "pad_token_id", None) is not None}
+    ids = set(special_ids.tolist()) if forbid_special_tokens else set()
+    return torch.tensor(sorted(ids | pads), dtype=torch.long, device=special_ids.device)
 
 
 def forbid(logits: Tensor, token_ids: Tensor) -> Tensor:

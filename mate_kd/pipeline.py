@@ -14,7 +14,7 @@ from .config import RunArgs
 from .data import EncodedSplit, encode
 from .errors import ConfigError, DataError
 from .models import (check_max_length, check_model_dir, check_vocabularies, label_order, load_classifier,
-                     load_generator, load_teacher, load_tokenizer)
+                     load_fine_tuned, load_generator, load_teacher, load_tokenizer)
 from .tasks import Example, TaskSpec, custom_task, get_task, infer_labels, read_split, read_table
 
 
@@ -67,16 +67,12 @@ def load_models(args: RunArgs, task: TaskSpec, *, training: bool = True) -> Mode
         generator = load_generator(args.generator_path, **common)
         if tokenizer.mask_token_id is None:
             raise ConfigError(f"The tokenizer at {tokenizer_path} has no mask token; MATE-KD masks text.")
-    if teacher is not None:
-        labels = label_order(task, teacher, "teacher")
-    elif training:
-        labels = label_order(task, None)
+    if training:
+        labels = label_order(task, teacher.config if teacher is not None else None, "teacher")
+        student = load_classifier(args.model_name_or_path, "student", "--model_name_or_path", task.num_labels, labels,
+                                  **common)
     else:
-        labels = None
-    student = load_classifier(args.model_name_or_path, "student" if training else "model", "--model_name_or_path",
-                              task.num_labels, labels, **common)
-    if labels is None:
-        labels = label_order(task, student, "model")
+        student, labels = load_fine_tuned(args.model_name_or_path, task, **common)
     models = {"student": student, "teacher": teacher, "generator": generator}
     models = {k: v for k, v in models.items() if v is not None}
     dirs = {"teacher": args.teacher_path, "generator": args.generator_path} if training else {}

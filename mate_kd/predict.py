@@ -9,9 +9,13 @@ from accelerate import Accelerator
 
 from .config import RunArgs
 from .data import make_loader
-from .loop import make_accelerator
+from .errors import ConfigError
 from .evaluation import evaluate, predict_logits, to_predictions, write_submission
+from .optim import make_accelerator
 from .pipeline import Models, encode_split, load_models, resolve_task
+
+#: Files that `mate-kd train` writes first into its --output_dir: a directory holding one is a training run's.
+TRAINING_RUN_FILES = ("run_config.yaml", "log.jsonl")
 
 
 def _setup(args: RunArgs) -> tuple[Accelerator, object, Models]:
@@ -22,8 +26,18 @@ def _setup(args: RunArgs) -> tuple[Accelerator, object, Models]:
     return accelerator, task, models
 
 
+def _refuse_training_run_dir(output_dir: str) -> None:
+    """A training run's eval_results.json holds its best and final metrics; evaluate must not replace it."""
+    found = [f for f in TRAINING_RUN_FILES if os.path.isfile(os.path.join(output_dir, f))]
+    if found:
+        raise ConfigError(f"--output_dir {output_dir} holds a training run ({found[0]}): `mate-kd evaluate` would "
+                          "overwrite its eval_results.json (the run's best and final metrics). Write the scores "
+                          f"elsewhere, e.g. --output_dir {os.path.join(output_dir, 'eval')}.")
+
+
 def evaluate_saved(args: RunArgs) -> dict:
-    """Dev metrics of a saved model, also written to OUTPUT_DIR/eval_results.json."""
+    """Dev metrics of a saved model, also written to OUTPUT_DIR/eval_results.json (never a training run's)."""
+    _refuse_training_run_dir(args.output_dir)
     accelerator, task, models = _setup(args)
     loaders = {s: accelerator.prepare(make_loader(encode_split(args, task, models, s, args.max_eval_samples),
                                                   models.tokenizer, args.per_device_eval_batch_size, train=False))

@@ -14,7 +14,9 @@ import json
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from mate_kd.errors import ConfigError, DataError
 
@@ -80,6 +82,7 @@ class TaskSpec:
     selection_metric: str
     metrics: tuple[str, ...]
     layouts: dict[str, Layout] = field(default_factory=dict, hash=False, repr=False)
+    score_range: tuple[float, float] | None = None  # regression: the scores a data file may hold
 
     @property
     def is_regression(self) -> bool:
@@ -135,6 +138,7 @@ def _glue(
     eval_splits: tuple[str, ...] = ("dev",),
     test_splits: tuple[str, ...] = ("test",),
     submission_files: dict[str, str] | None = None,
+    score_range: tuple[float, float] | None = None,
 ) -> TaskSpec:
     layouts: dict[str, Layout] = {}
     if train is not None:
@@ -155,6 +159,7 @@ def _glue(
         selection_metric=selection_metric,
         metrics=metrics,
         layouts=layouts,
+        score_range=score_range,
     )
 
 
@@ -186,7 +191,7 @@ GLUE_TASKS: dict[str, TaskSpec] = {
         _glue("sts-b", "STS-B", None, "corr", _CORR,
               train=Layout(_STSB_TRAIN, text_a=7, text_b=8, label=9),
               dev=Layout(_STSB_TRAIN, text_a=7, text_b=8, label=9),
-              test=Layout(_STSB_TEST, text_a=7, text_b=8, label=None, guid=0)),
+              test=Layout(_STSB_TEST, text_a=7, text_b=8, label=None, guid=0), score_range=(0.0, 5.0)),
         _glue("qqp", "QQP", _BINARY, "acc_and_f1", _ACC_F1,
               train=Layout(("id", "qid1", "qid2", "question1", "question2", "is_duplicate"),
                            text_a=3, text_b=4, label=5),
@@ -247,9 +252,67 @@ def _expected_layout(task: TaskSpec, data_dir: str) -> str:
                if task.name == "ax" else "") + ")")
 
 
+#: First bytes of files that are not UTF-8 text: what the file is, and how to make a UTF-8 text file of it.
+_SIGNATURES = (
+    (b"\x1f\x8b", "gzip-compressed", "Decompress it first: mv {path} {path}.gz && gunzip {path}.gz"),
+    (b"PK\x03\x04", "a zip archive", "Extract the data file from it: unzip {path}"),
+    (b"\xff\xfe\x00\x00", "UTF-32 (it starts with a UTF-32 byte-order mark)",
+     "Convert it: iconv -f UTF-32 -t UTF-8 {path} > {path}.utf8 && mv {path}.utf8 {path}"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (it starts with a UTF-32 byte-order mark)",
+     "Convert it: iconv -f UTF-32 -t UTF-8 {path} > {path}.utf8 && mv {path}.utf8 {path}"),
+    (b"\xff\xfe", "UTF-16 (it starts with the UTF-16 byte-order mark FF FE)",
+     "Convert it: iconv -f UTF-16 -t UTF-8 {path} > {path}.utf8 && mv {path}.utf8 {path}"),
+    (b"\xfe\xff", "UTF-16 (it starts with the UTF-16 byte-order mark FE FF)",
+     "Convert it: iconv -f UTF-16 -t UTF-8 {path} > {path}.utf8 && mv {path}.utf8 {path}"),
+)
+_EXPECTED = "Data files must be UTF-8 text (a UTF-8 byte-order mark is fine)."
+
+
+@contextmanager
+def _utf8(path: str) -> Iterator[TextIO]:
+    """Open a data file as UTF-8 text, refusing what is not: a message names the file, the line and the fix.
+
+    Compressed and UTF-16/32 files are recognised by their first bytes (a UTF-16 file without a byte-order mark
+    by its NUL bytes, which csv would read as text); any other byte that is not UTF-8 is reported with its line.
+    """
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    for signature, kind, fix in _SIGNATURES:
+        if head.startswith(signature):
+            raise DataError(f"{path}, line 1: the file is {kind}, not UTF-8 text. {_EXPECTED} "
+                            + fix.format(path=path))
+    if b"\x00" in head:
+        line = head[:head.index(b"\x00")].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: the file contains NUL bytes, so it is not UTF-8 text (UTF-16 without "
+                        f"a byte-order mark, or a binary file?). {_EXPECTED} Convert it, e.g. iconv -f UTF-16LE "
+                        f"-t UTF-8 {path} > {path}.utf8 && mv {path}.utf8 {path}")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            yield f
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+
+
+def _not_utf8(path: str) -> DataError:
+    """The first line of a file that does not decode as UTF-8, with the offending byte."""
+    with open(path, "rb") as f:
+        for line, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                near = raw[max(0, err.start - 15):err.start + 15].rstrip(b"\r\n")
+                return DataError(
+                    f"{path}, line {line}: byte 0x{raw[err.start]:02X} (at byte {err.start + 1} of the line, near "
+                    f"{near!r}) is not UTF-8; the file is in another encoding, probably Latin-1 or Windows-1252. "
+                    f"{_EXPECTED} Convert it, e.g. iconv -f WINDOWS-1252 -t UTF-8 {path} > {path}.utf8 && "
+                    f"mv {path}.utf8 {path}"
+                )
+    return DataError(f"{path} is not UTF-8 text. {_EXPECTED}")
+
+
 def _rows(path: str) -> Iterator[tuple[int, list[str]]]:
     """Yield (1-based line number, fields) of a GLUE TSV, skipping blank lines."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with _utf8(path) as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         for row in reader:
             if not row:
@@ -289,6 +352,12 @@ def _parse_label(task: TaskSpec, raw: str, path: str, line: int) -> str | float:
                 f"{path}, line {line}: score {raw!r} is not a finite number; "
                 f"{task.dir_name} scores must be floats such as 3.8"
             )
+        if task.score_range and not task.score_range[0] <= value <= task.score_range[1]:
+            low, high = task.score_range
+            raise DataError(
+                f"{path}, line {line}: score {raw!r} is outside [{low:g}, {high:g}], the range of "
+                f"{task.dir_name} similarity scores; fix or drop this row"
+            )
         return value
     if raw not in task.labels:
         raise DataError(
@@ -315,9 +384,15 @@ def read_split(task: TaskSpec, data_dir: str, split: str) -> list[Example]:
             f"{', '.join(task.layouts)}"
         )
     layout = task.layouts[split]
+    if os.path.isfile(data_dir):
+        parent = os.path.dirname(data_dir) or "."
+        raise DataError(f"task directory {data_dir} is a file, not a directory; pass the directory that holds the "
+                        f"task's files, e.g. --data_dir {parent}: {_expected_layout(task, parent)}")
     if not os.path.isdir(data_dir):
         raise DataError(f"task directory {data_dir} not found; {_expected_layout(task, data_dir)}")
     path = os.path.join(data_dir, f"{split}.tsv")
+    if os.path.isdir(path):
+        raise DataError(f"data file {path} is a directory, not a file; {_expected_layout(task, data_dir)}")
     if not os.path.isfile(path):
         raise DataError(f"data file {path} not found; {_expected_layout(task, data_dir)}")
 
@@ -360,7 +435,7 @@ def _table_records(path: str) -> Iterator[tuple[int, Mapping[str, object], list[
     """Yield (1-based line, record, columns present) from a .csv/.tsv/.json/.jsonl file."""
     ext = os.path.splitext(path)[1].lower()
     if ext in (".csv", ".tsv"):
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with _utf8(path) as f:
             reader = csv.reader(f, delimiter="," if ext == ".csv" else "\t")
             header: list[str] | None = None
             start = 1
@@ -386,7 +461,7 @@ def _table_records(path: str) -> Iterator[tuple[int, Mapping[str, object], list[
                     )
                 yield reader.line_num, dict(zip(header, row)), header
     elif ext in (".json", ".jsonl"):
-        with open(path, encoding="utf-8-sig") as f:
+        with _utf8(path) as f:
             for line, text in enumerate(f, start=1):
                 if not text.strip():
                     continue
@@ -451,6 +526,9 @@ def read_table(
     as floats. Without ``label_column`` (test data) labels are None. Guids are
     ``f"{basename}-{line}"`` so a bad example can be traced back to its line.
     """
+    if os.path.isdir(path):
+        raise DataError(f"data file {path} is a directory; pass a .csv, .tsv, .json or .jsonl file (for a "
+                        "directory in the GLUE layout, pass --task_name and --data_dir instead)")
     if not os.path.isfile(path):
         raise DataError(f"data file {path} not found; pass an existing .csv, .tsv, .json or "
                         ".jsonl file")

@@ -103,7 +103,8 @@ def test_student_loss_is_thirds_of_ce_adv_kd(family, pairs, request, trio, batch
     with torch.no_grad():
         full = generator(input_ids=masked, attention_mask=batch["attention_mask"],
                          **({"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {})).logits
-    torch.testing.assert_close(seen["logits"], full[mask], rtol=1e-5, atol=1e-5)
+    expected = full[mask].index_fill(-1, torch.tensor([tokenizer.pad_token_id]), float("-inf"))  # pad: never sampled
+    torch.testing.assert_close(seen["logits"], expected, rtol=1e-5, atol=1e-5)
     loss.backward()
     assert all(p.grad is None for p in generator.parameters()), "student step must not backprop into G"
     assert sum(p.grad.abs().sum() for p in student.parameters() if p.grad is not None) > 0
@@ -257,4 +258,6 @@ def test_forbid_special_tokens_setting(tiny_bert, trio, batch_for, monkeypatch):
     objective_for(tokenizer, student, teacher, generator, forbid_special_tokens=True).student_loss(batch)
     assert torch.isneginf(seen["logits"][:, special]).all()
     objective_for(tokenizer, student, teacher, generator).student_loss(batch)
-    assert torch.isfinite(seen["logits"]).all()
+    pad = tokenizer.pad_token_id  # never sampled, setting or not (tests/test_perturb.py: RoBERTa position ids)
+    assert torch.isneginf(seen["logits"][:, pad]).all()
+    assert torch.isfinite(seen["logits"][:, torch.arange(len(tokenizer)) != pad]).all()

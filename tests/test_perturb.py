@@ -9,8 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scipy.stats import chisquare
+from torch import nn
 from transformers import AutoModelForMaskedLM, DistilBertConfig, DistilBertForMaskedLM
 
+from mate_kd.errors import ModelError
+from mate_kd.objectives import MateKD, Settings
 from mate_kd.perturb import (choose_mask, forbid, masked_lm_logits, perturbed_embeddings, perturbed_ids, sample_ids,
                              straight_through_sample)
 from mate_kd.pipeline import special_token_ids
@@ -222,3 +225,50 @@ def test_masked_lm_logits_carry_gradient_to_generator(tiny_bert):
     (straight_through_sample(logits, 1.0) * torch.randn_like(logits)).sum().backward()
     grads = [p.grad for p in generator.parameters() if p.grad is not None]
     assert grads and sum(g.abs().sum() for g in grads) > 0
+
+
+def test_masked_lm_logits_refuse_a_head_outside_get_output_embeddings(tiny_bert):
+    """If the head ran without the gathering hook, logits would be (B, L, V) and x' would take the wrong rows."""
+    generator = AutoModelForMaskedLM.from_pretrained(tiny_bert["generator"]).eval()
+    generator.get_output_embeddings = lambda: nn.Linear(1, 1)  # the hook lands on a module the forward never calls
+    ids = torch.tensor([[2, 10, 4, 12, 4, 3]])
+    with pytest.raises(ModelError, match=r"returned logits of shape \(1, 6, \d+\), not one row per masked position "
+                                         r"\(its output embedding never ran\).*get_output_embeddings"):
+        masked_lm_logits(generator, ids, torch.ones_like(ids), ids == 4)
+
+
+def test_pad_is_never_sampled_so_the_ids_path_equals_the_embedding_path(tiny_roberta, trio, batch_for):
+    """A RoBERTa generator that puts nearly all its mass on <pad>: x' must not hold it.
+
+    RoBERTa derives position ids from `input_ids != pad`, so a pad inside x' would shift every later position in
+    the student step (x' as ids) but not in the generator step (x' as embeddings).
+    """
+    tokenizer, student, teacher, generator = trio(tiny_roberta)
+    pad, vocab = tokenizer.pad_token_id, len(tokenizer)
+    with torch.no_grad():
+        generator.get_output_embeddings().bias[pad] = 50.0
+    objective = MateKD(student, teacher, generator, Settings(), special_token_ids(tokenizer), tokenizer.mask_token_id)
+    batch = batch_for(tokenizer)
+    ids, attention = batch["input_ids"], batch["attention_mask"]
+    torch.manual_seed(0)
+    with torch.no_grad():
+        mask, logits = objective._mask_and_fill(generator, batch)  # the step both objectives sample from
+        unforbidden = masked_lm_logits(generator, ids.masked_fill(mask, tokenizer.mask_token_id), attention, mask)
+    assert mask.sum() >= 3 and (sample_ids(unforbidden) == pad).all(), "the generator must prefer <pad>"
+    sampled = sample_ids(logits)
+    assert not (sampled == pad).any()
+    assert not (straight_through_sample(logits, 1.0).argmax(-1) == pad).any()
+
+    def student_logits(**inputs):
+        with torch.no_grad():
+            return student(attention_mask=attention, **inputs).logits
+
+    by_ids = student_logits(input_ids=perturbed_ids(ids, mask, sampled))
+    by_embeddings = student_logits(inputs_embeds=perturbed_embeddings(student, ids, mask,
+                                                                      F.one_hot(sampled, vocab).float()))
+    torch.testing.assert_close(by_ids, by_embeddings, rtol=1e-5, atol=1e-6)
+    # the check can fail: with <pad> in x' the two paths disagree
+    pads = torch.full_like(sampled, pad)
+    with_pad = student_logits(input_ids=perturbed_ids(ids, mask, pads))
+    assert not torch.allclose(with_pad, student_logits(
+        inputs_embeds=perturbed_embeddings(student, ids, mask, F.one_hot(pads, vocab).float())), atol=1e-4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -341,6 +342,20 @@ def test_stsb_score_not_a_float(tmp_path):
     assert "dev.tsv" in msg and "line 3" in msg and "'high'" in msg
 
 
+
+@pytest.mark.parametrize("split,score", [("train", "5.1"), ("dev", "-0.5")])
+def test_stsb_score_outside_0_to_5(tmp_path, split, score):
+    d = copy_task(tmp_path, "STS-B")
+    lines = (d / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+    lines[4] = "\t".join(lines[4].split("\t")[:-1] + [score])
+    write_lines(d / f"{split}.tsv", lines)
+    with pytest.raises(DataError, match=rf"{split}.tsv, line 5: score '{score}' is outside \[0, 5\], the range of STS-B "
+                                        "similarity scores; fix or drop this row"):
+        read_split(get_task("sts-b"), str(d), split)
+    lines[4] = "\t".join(lines[4].split("\t")[:-1] + ["5"])
+    write_lines(d / f"{split}.tsv", lines)
+    assert read_split(get_task("sts-b"), str(d), split)[3].label == 5.0
+
 def test_test_file_in_place_of_dev_is_refused(tmp_path):
     d = copy_task(tmp_path, "SST-2")
     shutil.copy(d / "test.tsv", d / "dev.tsv")
@@ -487,3 +502,69 @@ def test_real_glue_sizes(name, split, size):
     assert len(examples) == size
     assert {ex.label for ex in examples} == set(task.labels)
     assert all(ex.text_a for ex in examples)
+
+
+# ---- files that are not UTF-8 text: refused with the file, the line and the encoding expected
+
+
+SST2_TRAIN = "sentence\tlabel\na fine film .\t1\nun film tr\u00e8s long .\t0\n"
+CSV_TRAIN = "text,label\na fine film .,pos\nun film tr\u00e8s long .,neg\n"
+JSONL_TRAIN = ('{"text": "a fine film .", "label": "pos"}\n{"text": "a dull film .", "label": "neg"}\n'
+               '{"text": "un film tr\u00e8s long .", "label": "neg"}\n')
+#: id -> (bytes of the file from its UTF-8 text, fragments the message must contain)
+ENCODINGS = {
+    "utf16_bom": (lambda t: t.encode("utf-16"), ["line 1: the file is UTF-16 (it starts with the UTF-16 byte-order "
+                                                  "mark FF FE)", "iconv -f UTF-16 -t UTF-8"]),
+    "utf16_be_bom": (lambda t: b"\xfe\xff" + t.encode("utf-16-be"), ["line 1: the file is UTF-16", "FE FF"]),
+    "utf32_bom": (lambda t: t.encode("utf-32"), ["line 1: the file is UTF-32", "iconv -f UTF-32"]),
+    "utf16_no_bom": (lambda t: t.encode("utf-16-le"), ["line 1: the file contains NUL bytes", "UTF-16 without a "
+                                                        "byte-order mark"]),
+    "latin1": (lambda t: t.encode("latin-1"), ["line 3: byte 0xE8 (at byte ", "of the line, near b", "is not UTF-8",
+                                               "probably Latin-1 or Windows-1252", "iconv -f WINDOWS-1252"]),
+    "gzip": (lambda t: gzip.compress(t.encode()), ["line 1: the file is gzip-compressed, not UTF-8 text",
+                                                   "gunzip"]),
+    "zip": (lambda t: b"PK\x03\x04" + t.encode(), ["line 1: the file is a zip archive", "unzip"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ENCODINGS))
+@pytest.mark.parametrize("name", ["train.tsv (GLUE)", "d.csv", "d.tsv", "d.jsonl"])
+def test_file_not_in_utf8_names_file_line_and_encoding(tmp_path, case, name):
+    to_bytes, fragments = ENCODINGS[case]
+    if name.endswith("(GLUE)"):
+        path = tmp_path / "SST-2" / "train.tsv"
+        path.parent.mkdir()
+        path.write_bytes(to_bytes(SST2_TRAIN))
+        read = lambda: read_split(get_task("sst-2"), str(path.parent), "train")  # noqa: E731
+    else:
+        path = tmp_path / name
+        text = {".csv": CSV_TRAIN, ".tsv": CSV_TRAIN.replace(",", "\t"), ".jsonl": JSONL_TRAIN}[path.suffix]
+        path.write_bytes(to_bytes(text))
+        read = lambda: read_table(str(path), "text", None, "label")  # noqa: E731
+    with pytest.raises(DataError) as info:
+        read()
+    message = str(info.value)
+    assert message.startswith(f"{path}, line ")
+    assert all(fragment in message for fragment in fragments), message
+    assert "Data files must be UTF-8 text" in message
+
+
+def test_utf8_with_and_without_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "d.csv"
+    for prefix in (b"", b"\xef\xbb\xbf"):
+        path.write_bytes(prefix + CSV_TRAIN.encode())
+        assert read_table(str(path), "text", None, "label")[1].text_a == "un film tr\u00e8s long ."
+
+
+def test_directory_where_a_file_belongs_is_named_as_one(tmp_path):
+    with pytest.raises(DataError, match=f"data file {tmp_path} is a directory; pass a .csv, .tsv, .json or .jsonl "
+                                        "file"):
+        read_table(str(tmp_path), "text", None, "label")
+    d = copy_task(tmp_path, "RTE")
+    (d / "dev.tsv").unlink()
+    (d / "dev.tsv").mkdir()
+    with pytest.raises(DataError, match=r"dev.tsv is a directory, not a file"):
+        read_split(get_task("rte"), str(d), "dev")
+    with pytest.raises(DataError, match=rf"train.tsv is a file, not a directory; pass the directory that holds the "
+                                        rf"task's files, e.g. --data_dir {d}: expected {d}/"):
+        read_split(get_task("rte"), str(d / "train.tsv"), "train")
