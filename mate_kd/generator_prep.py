@@ -138,10 +138,14 @@ def _inputs(model: PreTrainedModel, batch: dict) -> dict:
     return {k: v for k, v in batch.items() if k in accepted and k not in ("input_ids", "attention_mask", "labels")}
 
 
-def mlm_loss(model: PreTrainedModel, batch: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Summed cross-entropy and correct predictions at the masked positions, and their count."""
+def mlm_loss(model: torch.nn.Module, batch: dict, bare: Optional[PreTrainedModel] = None
+             ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Summed cross-entropy and correct predictions at the masked positions, and their count.
+
+    `bare` is the unwrapped model when `model` is a DDP wrapper (the head hook goes on the bare model)."""
+    bare = model if bare is None else bare
     mask = batch["labels"] != -100
-    logits = masked_lm_logits(model, batch["input_ids"], batch["attention_mask"], mask, **_inputs(model, batch))
+    logits = masked_lm_logits(model, batch["input_ids"], batch["attention_mask"], mask, bare, **_inputs(bare, batch))
     targets = batch["labels"][mask]
     loss = F.cross_entropy(logits.float(), targets, reduction="sum")
     correct = (logits.argmax(-1) == targets).sum()
@@ -228,12 +232,13 @@ def pretrain_generator(args: PrepArgs) -> dict:
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     bare = accelerator.unwrap_model(model)
 
-    os.makedirs(args.output_dir, exist_ok=True)
+    main = accelerator.is_main_process  # every process trains and evaluates; the main one writes
     log_path = os.path.join(args.output_dir, LOG_FILE)
     before = evaluate_mlm(bare, dev_batches)
     curve = [{"step": 0, "dev_loss": before["loss"], "dev_accuracy": before["accuracy"]}]
-    with open(log_path, "w", encoding="utf-8") as log:
-        log.write(json.dumps(curve[0]) + "\n")
+    if main:
+        os.makedirs(args.output_dir, exist_ok=True)
+        _write_log(log_path, curve, "w")
     best = {"step": 0, "accuracy": before["accuracy"], "state": None}
     train_losses: list[float] = []
     stale = 0
@@ -243,7 +248,7 @@ def pretrain_generator(args: PrepArgs) -> dict:
                                                             and stale >= args.early_stopping_patience):
             for batch in loader:
                 with accelerator.autocast():
-                    loss, _, count = mlm_loss(model, batch)
+                    loss, _, count = mlm_loss(model, batch, bare)
                 loss = loss / max(count, 1)
                 accelerator.backward(loss)
                 accelerator.clip_grad_norm_(model.parameters(), 1.0)
@@ -260,8 +265,8 @@ def pretrain_generator(args: PrepArgs) -> dict:
                              "dev_accuracy": dev["accuracy"], "lr": scheduler.get_last_lr()[0],
                              "elapsed_s": round(time.perf_counter() - start, 1)}
                     curve.append(point)
-                    with open(log_path, "a", encoding="utf-8") as log:
-                        log.write(json.dumps(point) + "\n")
+                    if main:
+                        _write_log(log_path, [point], "a")
                     bar.set_postfix(dev_acc=f"{dev['accuracy']:.3f}", loss=f"{point['train_loss']:.3f}")
                     if dev["accuracy"] > best["accuracy"]:
                         best, stale = {"step": step, "accuracy": dev["accuracy"],
@@ -275,9 +280,10 @@ def pretrain_generator(args: PrepArgs) -> dict:
         bare.load_state_dict(best["state"])
     after = evaluate_mlm(bare, dev_batches)
 
-    save_model(bare, tokenizer, args.output_dir)  # replaces the directory: write the log into it again
-    with open(log_path, "w", encoding="utf-8") as log:
-        log.writelines(json.dumps(point) + "\n" for point in curve)
+    if main:
+        save_model(bare, tokenizer, args.output_dir)  # replaces the directory: write the log into it again
+        _write_log(log_path, curve, "w")
+    accelerator.wait_for_everyone()
     reloaded = load_generator(args.output_dir)
     window = max(1, min(10, len(train_losses) // 3))
     results = {
@@ -292,9 +298,15 @@ def pretrain_generator(args: PrepArgs) -> dict:
         "dev_before": before, "dev_after": after, "curve": curve, "wall_s": round(time.perf_counter() - start, 1),
         "settings": {k: v for k, v in asdict(args).items() if k not in ("source", "output_dir")},
     }
-    with open(os.path.join(args.output_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
+    if main:
+        with open(os.path.join(args.output_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
     return results
+
+
+def _write_log(path: str, points: list[dict], mode: str) -> None:
+    with open(path, mode, encoding="utf-8") as log:
+        log.writelines(json.dumps(point) + "\n" for point in points)
 
 
 def _mean(values: list[float]) -> Optional[float]:

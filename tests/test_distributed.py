@@ -90,3 +90,24 @@ def test_mate_kd_two_processes_stay_in_sync(no_dropout, tmp_path):
     single = train(parse_args(flags(no_dropout, tmp_path / "one", "mate-kd", 16)))
     a, b = single["final"]["metrics"]["dev"]["acc"], report["results"]["final"]["metrics"]["dev"]["acc"]
     assert abs(a - b) <= 0.1, (a, b)
+
+
+def test_pretrain_generator_runs_on_two_processes(tmp_path):
+    """The MLM head hook goes on the bare model under DDP, and only the main process writes the generator."""
+    from mate_kd.generator_prep import LOG_FILE, RESULTS_FILE
+    from mate_kd.models import load_generator
+    from mate_kd.tiny import build_single
+
+    source = build_single("generator", "bert", str(tmp_path / "mlm"), seed=5)
+    out = tmp_path / "gen"
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                           str(_free_port()), "-m", "mate_kd", "pretrain-generator", "--from", source,
+                           "--output_dir", str(out), "--task_name", "sst-2", "--data_dir", SST2, "--max_steps", "4",
+                           "--eval_steps", "2", "--batch_size", "4", "--max_seq_length", "64", "--no_cuda"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / RESULTS_FILE).read_text())
+    assert results["steps"] == 4 and [p["step"] for p in results["curve"]] == [0, 2, 4]
+    assert len((out / LOG_FILE).read_text().splitlines()) == 3
+    load_generator(str(out))
