@@ -21,6 +21,9 @@ setup(
         "scikit-learn",
         "tqdm",
         "PyYAML",
+        "datasets>=4.0",  # the data layer and its tokenisation cache (mate_kd/hf_data.py)
+        "huggingface_hub>=1.0",  # model cards and --push_to_hub (mate_kd/model_card.py, mate_kd/hub.py)
+        "matplotlib",  # mate-kd plot, compare's curves, curves.png of every run (mate_kd/plot.py)
     ],
     extras_require={
         "test": ["pytest>=7", "textbrewer>=0.2.1"],  # textbrewer: the peer toolkit of benchmarks/

@@ -48,7 +48,10 @@ class RunArgs:
     # Data
     task_name: Optional[str] = _f(None, "GLUE task (cola, sst-2, mrpc, sts-b, qqp, mnli, qnli, rte, wnli, ax).")
     data_dir: Optional[str] = _f(None, "Task directory in the original GLUE layout, e.g. glue_data/MNLI.")
-    train_file: Optional[str] = _f(None, "Own data: training file (.csv, .tsv, .json, .jsonl).")
+    dataset_name: Optional[str] = _f(None, "A dataset for `datasets`: a hub name (nyu-mll/glue), a directory written "
+                                           "by save_to_disk, or a directory of data files.")
+    dataset_config_name: Optional[str] = _f(None, "Configuration of --dataset_name (sst2, mnli, ... for nyu-mll/glue).")
+    train_file: Optional[str] = _f(None, "Own data: training file (.csv, .tsv, .json, .jsonl, .parquet, .arrow).")
     validation_file: Optional[str] = _f(None, "Own data: dev file.")
     test_file: Optional[str] = _f(None, "Own data: test file (labels not needed).")
     text_column: str = _f("text", "Own data: column with the text.")
@@ -63,7 +66,7 @@ class RunArgs:
                                                   "same subset whatever --seed is.")
     max_eval_samples: Optional[int] = _f(None, "Use only the first N examples of each dev split.")
     do_lower_case: bool = _f(False, "Accepted for compatibility; the tokenizer's own setting is used.")
-    overwrite_cache: bool = _f(False, "Accepted for compatibility; tokenisation is not cached on disk.")
+    overwrite_cache: bool = _f(False, "Tokenise again instead of loading the tokenised splits from the datasets cache.")
 
     # Run
     output_dir: Optional[str] = _f(None, "Where the best and final students, logs and results go.")
@@ -74,6 +77,12 @@ class RunArgs:
     evaluate_during_training: bool = _f(False, "Evaluate on dev every logging_steps and keep the best student.")
     method: Method = _f("mate-kd", "mate-kd, kd (CE + D on clean text) or finetune (CE only).")
     seed: int = _f(42, "Random seed.")
+
+    # Hub
+    push_to_hub: bool = _f(False, "Upload best/ (with its model card) to the Hugging Face Hub after training.")
+    hub_model_id: Optional[str] = _f(None, "Repository for --push_to_hub, e.g. user/name (default: your "
+                                           "namespace / the output directory's name).")
+    hub_private_repo: bool = _f(False, "Create the --push_to_hub repository as private.")
 
     # Student optimisation
     per_device_train_batch_size: int = _f(32, "Training batch per process.", aliases=["--per_gpu_train_batch_size"])
@@ -233,10 +242,24 @@ def validate(args: RunArgs, *, training: bool, origin: Optional[Mapping[str, str
             problem = "is out of range" if math.isfinite(value) else "is not a finite number"
             meaning = f" ({allowed.meaning})" if allowed.meaning else ""
             raise ConfigError(f"{_where(name, value, origin)} {problem}: it must be {allowed.rule()}{meaning}.")
-    if not args.task_name and not args.train_file and not args.validation_file and not args.test_file:
-        raise ConfigError("No data: pass --task_name with --data_dir (GLUE layout), or --train_file/--validation_file.")
-    if args.task_name and not args.data_dir:
-        raise ConfigError(f"--task_name {args.task_name} needs --data_dir, the task's GLUE directory (e.g. glue_data/MNLI).")
+    files = [f for f in ("train_file", "validation_file", "test_file") if getattr(args, f)]
+    if not args.task_name and not args.dataset_name and not files:
+        raise ConfigError("No data: pass --task_name with --data_dir (GLUE layout), --dataset_name (a `datasets` "
+                          "dataset), or --train_file/--validation_file.")
+    if args.dataset_name and (args.data_dir or files):
+        given = ", ".join(f"--{f}" for f in (["data_dir"] if args.data_dir else []) + files)
+        raise ConfigError(f"--dataset_name {args.dataset_name} and {given} both name the data: keep one.")
+    if args.dataset_config_name and not args.dataset_name:
+        raise ConfigError(f"--dataset_config_name {args.dataset_config_name} needs --dataset_name (e.g. "
+                          "--dataset_name nyu-mll/glue --dataset_config_name sst2).")
+    if args.task_name and not args.data_dir and not args.dataset_name:
+        raise ConfigError(f"--task_name {args.task_name} needs --data_dir, the task's GLUE directory (e.g. "
+                          "glue_data/MNLI), or --dataset_name (e.g. nyu-mll/glue).")
+    if (args.hub_model_id or args.hub_private_repo) and not args.push_to_hub:
+        flag = "--hub_model_id" if args.hub_model_id else "--hub_private_repo"
+        raise ConfigError(f"{flag} only applies to an upload: add --push_to_hub, or drop {flag}.")
+    if args.push_to_hub and not training:
+        raise ConfigError("--push_to_hub uploads the best student of a training run: use it with `mate-kd train`.")
     if not args.model_name_or_path:
         raise ConfigError("--model_name_or_path is required (the student, or the model to evaluate).")
     if not args.output_dir:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-import random
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from . import hf_data
 from .config import RunArgs
-from .data import EncodedSplit, encode
+from .data import EncodedSplit
 from .errors import ConfigError, DataError
 from .models import (check_max_length, check_model_dir, check_vocabularies, label_order, load_classifier,
                      load_fine_tuned, load_generator, load_teacher, load_tokenizer)
@@ -19,13 +19,21 @@ from .tasks import Example, TaskSpec, custom_task, get_task, infer_labels, read_
 
 
 def resolve_task(args: RunArgs) -> TaskSpec:
-    """A GLUE task by name, or a custom task from --train_file/--validation_file columns."""
+    """A GLUE task by name (or by its nyu-mll/glue configuration), or a custom task from the own data's labels."""
+    if args.dataset_name:
+        hf_data.glue_task(args)
+        hf_data.load_named(args)  # a dataset that is missing or out of reach is refused before any model loads
     if args.task_name:
         return get_task(args.task_name)
+    glue = hf_data.glue_task(args)
+    if glue is not None:
+        return glue
     if args.regression:
         return custom_task(None, regression=True)
     if args.label_list:
         return custom_task([x.strip() for x in args.label_list.split(",") if x.strip()])
+    if args.dataset_name or hf_data.uses_datasets(args, "train" if args.train_file else "dev"):
+        return custom_task(hf_data.infer_labels(args))
     source = args.train_file or args.validation_file
     return custom_task(infer_labels(_read_custom(args, source)))
 
@@ -83,15 +91,18 @@ def load_models(args: RunArgs, task: TaskSpec, *, training: bool = True) -> Mode
 
 def encode_split(args: RunArgs, task: TaskSpec, models: Models, split: str, limit: Optional[int] = None,
                  shuffle_seed: Optional[int] = None) -> EncodedSplit:
-    """Read and tokenise one split; `limit` keeps the first N (after a seeded shuffle if given)."""
+    """Read and tokenise one split (through the tokenisation cache); `limit` keeps the first N (after a seeded
+    shuffle if given)."""
+    if hf_data.uses_datasets(args, split):
+        return hf_data.encode_split(args, task, models.tokenizer, models.labels, split, limit, shuffle_seed)
     examples = read_examples(args, task, split)
-    if limit is not None and limit < len(examples):
-        if shuffle_seed is not None:
-            examples = examples[:]
-            random.Random(shuffle_seed).shuffle(examples)
-        examples = examples[:limit]
+    rows = hf_data.subset_rows(len(examples), limit, shuffle_seed)
+    if rows is not None:
+        examples = [examples[i] for i in rows]
     with_labels = split not in task.test_splits
-    return encode(examples, models.tokenizer, args.max_seq_length, task, models.labels, with_labels=with_labels)
+    return hf_data.encode_examples(examples, models.tokenizer, args.max_seq_length, task, models.labels,
+                                   with_labels=with_labels, overwrite=args.overwrite_cache, cache_root=args.cache_dir,
+                                   desc=f"tokenize {split}")
 
 
 def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:

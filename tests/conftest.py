@@ -49,6 +49,19 @@ def build(out_dir: str, **kwargs) -> dict[str, str]:
     return paths
 
 
+@pytest.fixture(scope="session", autouse=True)
+def datasets_cache(tmp_path_factory) -> Path:
+    """Every tokenisation cache and `datasets` download of the session goes to a temporary directory (also for the
+    subprocesses that tests start), never into the user's ~/.cache."""
+    import datasets
+
+    path = tmp_path_factory.mktemp("hf_datasets_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_DATASETS_CACHE", str(path))
+        mp.setattr(datasets.config, "HF_DATASETS_CACHE", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def models_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("tiny_models")
