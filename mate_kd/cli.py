@@ -19,6 +19,7 @@ commands:
   make-student        a student from chosen encoder layers of a model (DistilBERT-style initialisation)
   pretrain-generator  a masked-LM generator from an encoder, trained by MLM on a task's text
   compare             methods x tasks x seeds from one student: results.json, results.md, curve PNGs
+  plot                learning curves (dev metric, each loss term) of one or more runs: plot DIR... --output FILE.png
 
 `mate-kd COMMAND --help` lists the flags of a command."""
 
@@ -28,10 +29,22 @@ def _train(argv: Sequence[str]) -> None:
     from .loop import train
 
     args = parse_args(argv, training=True)
+    repo_id = None
+    if args.push_to_hub:
+        from .hub import check_can_push
+        repo_id = check_can_push(args)  # before training: an upload that cannot work is refused now
     results = train(args)
     if args.do_predict:
         from .predict import predict
         predict(_for_best(args))
+    if repo_id:
+        from accelerate import PartialState
+
+        from .hub import push_best
+        from .pipeline import resolve_task
+        if PartialState().is_main_process:
+            print(f"mate-kd train: uploaded best/ to {push_best(args, repo_id, resolve_task(args), results, argv)}",
+                  file=sys.stderr)
     print(json.dumps(results["best"].get("metrics", {}), indent=2))
 
 
@@ -67,7 +80,8 @@ def _quickstart(argv: Sequence[str]) -> None:
 COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "quickstart": _quickstart,
             "make-student": lambda argv: __import__("mate_kd.student_init", fromlist=["main"]).main(list(argv)),
             "pretrain-generator": lambda argv: __import__("mate_kd.generator_prep", fromlist=["main"]).main(list(argv)),
-            "compare": lambda argv: __import__("mate_kd.compare", fromlist=["main"]).main(list(argv))}
+            "compare": lambda argv: __import__("mate_kd.compare", fromlist=["main"]).main(list(argv)),
+            "plot": lambda argv: __import__("mate_kd.plot", fromlist=["main"]).main(list(argv))}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

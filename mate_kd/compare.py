@@ -23,6 +23,7 @@ from typing import Optional, Sequence
 
 from .checkpoint import list_checkpoints
 from .errors import ConfigError
+from .plot import LOG_FILE, finish_axes, metric_curve, pyplot, read_log, save
 from .tasks import TaskSpec, get_task
 
 #: Method name -> (the train command's --method, flags that define the variant; they come last and win).
@@ -295,20 +296,10 @@ def run_one(c: Campaign, task: TaskSpec, method: str, seed: int, teacher: Option
 
 
 def learning_curve(run_path: str, selection: str) -> dict[int, float]:
-    """Dev selection metric by student update, from a run's log.jsonl (eval and final_eval entries)."""
-    curve: dict[int, float] = {}
-    path = os.path.join(run_path, "log.jsonl")
-    if not os.path.isfile(path):
-        return curve
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            event = json.loads(line)
-            metrics = event.get("eval") or event.get("final_eval")
-            if metrics:
-                curve[int(event["step"])] = _selected(metrics, selection)
-    return curve
+    """Dev selection metric by student update, from a run's log.jsonl (empty when the run has no log yet)."""
+    if not os.path.isfile(os.path.join(run_path, LOG_FILE)):
+        return {}
+    return metric_curve(read_log(run_path), selection)
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, Optional[float]]:
@@ -438,14 +429,7 @@ def write_summary(c: Campaign, runs: list[dict], teachers: dict[str, Optional[di
 
 def plot_curves(runs: list[dict], teachers: dict[str, Optional[dict]], out_dir: str) -> list[str]:
     """One PNG per task: dev selection metric vs student updates, one line per method (mean over seeds)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        raise ConfigError("Learning-curve plots need matplotlib: `pip install matplotlib`, "
-                          "or pass --no_plots.") from None
+    plt = pyplot()
     by_task: dict[str, dict[str, list[dict[int, float]]]] = {}
     for r in runs:
         by_task.setdefault(r["task"], {}).setdefault(r["method"], []).append(
@@ -461,16 +445,11 @@ def plot_curves(runs: list[dict], teachers: dict[str, Optional[dict]], out_dir: 
         if teacher:
             ax.axhline(100 * teacher["score"], color="grey", linestyle="--", label="teacher")
         selection = next(r["selection_metric"] for r in runs if r["task"] == task_name)
-        ax.set(xlabel="student updates", ylabel=f"{selection} x100",
-               title=f"{task_name}: {selection} vs student updates (mean over seeds)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
+        finish_axes(ax, f"{selection} x100", f"{task_name}: {selection} vs student updates (mean over seeds)")
         ax.legend()
         fig.tight_layout()
-        path = os.path.join(out_dir, f"curves_{task_name}.png")
-        fig.savefig(path, dpi=120)
+        written.append(save(fig, os.path.join(out_dir, f"curves_{task_name}.png")))
         plt.close(fig)
-        written.append(path)
     return written
 
 
