@@ -239,10 +239,15 @@ def _label_strings(ds: Dataset, column: str, task: Optional[TaskSpec], where: st
     return out
 
 
-def _label_indices(ds: Dataset, column: str, task: TaskSpec, order: Optional[Sequence[str]], where: str) -> np.ndarray:
+def _label_indices(ds: Dataset, column: str, task: TaskSpec, order: Optional[Sequence[str]],
+                   where: str) -> np.ndarray:
     """Labels as indices in `order` (the model's), or float scores for a regression task."""
     if task.is_regression:
-        values = np.asarray(_column(ds, column).to_numpy(), dtype=np.float64)
+        try:
+            values = np.asarray(_column(ds, column).to_numpy(), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: column {column!r} holds {ds.features[column]}, not numbers, as a regression "
+                            "task needs; choose the score column with --label_column.") from None
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             raise DataError(f"{where}, row {int(bad[0])}: column {column!r} is not a finite number, as a regression "
@@ -268,7 +273,7 @@ def infer_labels(args: RunArgs) -> tuple[str, ...]:
     feature = ds.features[column]
     if isinstance(feature, ClassLabel):
         return tuple(feature.names)
-    if isinstance(feature, Value) and feature.dtype.startswith("float"):
+    if isinstance(feature, Value) and feature.dtype.startswith("float") and not _column(ds, column).null_count:
         values = np.asarray(_column(ds, column).to_numpy(), dtype=np.float64)
         if not np.all(np.isfinite(values) & (values == np.round(values))):
             raise DataError(f"{where}: column {column!r} holds real numbers; pass --regression to train a regression "
@@ -290,7 +295,8 @@ def subset_rows(n: int, limit: Optional[int], shuffle_seed: Optional[int]) -> Op
 
 
 def _checked_split(args: RunArgs, task: TaskSpec, split: str, label_order: Optional[Sequence[str]],
-                   limit: Optional[int] = None, shuffle_seed: Optional[int] = None) -> tuple[Dataset, str, Optional[np.ndarray]]:
+                   limit: Optional[int] = None,
+                   shuffle_seed: Optional[int] = None) -> tuple[Dataset, str, Optional[np.ndarray]]:
     """A split's rows (subset), how to name it, and its label indices: every check short of tokenising."""
     text_a, text_b, label, chooser = _columns(args, task)
     with_labels = split not in task.test_splits

@@ -152,3 +152,18 @@ def test_bench_cache_pass_compares_the_two_orders_on_the_same_logits(tmp_path, c
     # sorting by length pads less (the logits themselves are checked equal inside the benchmark)
     assert orders[1]["padded_over_real_tokens"] < orders[0]["padded_over_real_tokens"]
     assert summary["speedup"] == pytest.approx(orders[0]["mean_s"] / orders[1]["mean_s"])
+
+
+def test_bench_tokenize_small_prints_each_mode_and_the_cached_ratio(tmp_path):
+    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "bench_tokenize.py"), "--rows", "300", "--modes",
+           "reference,tsv-first,tsv-cached", "--work_dir", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    wrote, records, summary = lines[0], lines[1:-1], lines[-1]["summary"]
+    assert wrote["rows"] == 300 and [r["mode"] for r in records] == ["reference", "tsv-first", "tsv-cached"]
+    assert len({(r["examples"], r["tokens"]) for r in records}) == 1 and records[0]["examples"] == 300
+    assert all(r["seconds"] > 0 and r["peak_rss_mb"] >= r["rss_before_mb"] > 0 for r in records)
+    assert {"tsv_cached_over_first", "tsv_first_over_reference", "load_avg"} <= set(summary)
+    cached = list((tmp_path / "hf_datasets_cache" / "mate_kd_tokenized").glob("tokenized-*.arrow"))
+    assert len(cached) == 1, "the cached run must have reused the first run's file"
