@@ -20,12 +20,11 @@ from .tasks import Example, TaskSpec, custom_task, get_task, infer_labels, read_
 
 def resolve_task(args: RunArgs) -> TaskSpec:
     """A GLUE task by name (or by its nyu-mll/glue configuration), or a custom task from the own data's labels."""
+    glue = hf_data.glue_task(args)
     if args.dataset_name:
-        hf_data.glue_task(args)
         hf_data.load_named(args)  # a dataset that is missing or out of reach is refused before any model loads
     if args.task_name:
         return get_task(args.task_name)
-    glue = hf_data.glue_task(args)
     if glue is not None:
         return glue
     if args.regression:

@@ -60,10 +60,10 @@ def custom_rows(split: str) -> Dataset:
 
 
 def encoded(argv: list[str], split: str, paths: dict, limit=None, seed=None):
-    args = parse_args(["--model_name_or_path", paths["student"], "--output_dir", "unused", "--max_seq_length", "32",
-                       *argv], training=False)
+    args = parse_args(["--method", "finetune", "--model_name_or_path", paths["student"], "--output_dir", "unused",
+                       "--max_seq_length", "32", *argv])
     task = resolve_task(args)
-    models = load_models(args, task, training=False)
+    models = load_models(args, task)  # as training loads them: labels in the task's order
     return task, models, encode_split(args, task, models, split, limit, seed)
 
 
