@@ -112,7 +112,8 @@ def _hub_config(args: RunArgs) -> Optional[str]:
 
 @functools.lru_cache(maxsize=4)
 def _load_named(name: str, config: Optional[str], cache_dir: Optional[str], cache_root: str) -> DatasetDict:
-    """A DatasetDict from a save_to_disk directory, a directory of data files, or the hub (loaded once per run)."""
+    """A DatasetDict from a save_to_disk directory, a directory of data files, or the hub (loaded once per run;
+    `cache_root`, the datasets cache in use, is only part of the memo's key)."""
     if os.path.isdir(name):
         if config:
             raise ConfigError(f"--dataset_config_name {config} applies to hub datasets, but {name} is a local "
