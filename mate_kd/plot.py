@@ -1,7 +1,8 @@
 """`mate-kd plot`: learning curves from runs' log.jsonl, the dev metric and each loss term against student updates.
 
 One panel for the dev selection metric (x100) and one per loss term the runs logged, several runs overlaid in
-one colour each. `plot_run` writes OUTPUT_DIR/curves.png for a single run; `compare` draws its per-task curves
+one colour each; runs with the adversary probe also get its divergence and replacement share (current
+generator against the initial one). `plot_run` writes OUTPUT_DIR/curves.png for a single run; `compare` draws its per-task curves
 with the same pieces (`read_log`, `metric_curve`, `pyplot`, `finish_axes`).
 """
 
@@ -28,6 +29,11 @@ LOSS_TERMS = {
     "loss_generator": "generator loss, −D(S(x'), T(x'))",
 }
 X_LABEL = "student updates"
+#: Panels of the adversary probe (train --adversary_probe_samples): key prefix in log.jsonl's "adversary" -> title.
+ADVERSARY_PANELS = {
+    "d_adv": ("D(S(x'), T(x'))", "adversary probe: D(S(x'), T(x'))\nsolid: current G, dashed: initial G"),
+    "replaced": ("share of masked tokens", "adversary probe: sampled token ≠ original\nsolid: current G, dashed: initial G"),
+}
 
 
 def pyplot():
@@ -114,6 +120,16 @@ def loss_curves(events: Sequence[dict]) -> dict[str, dict[int, float]]:
     return curves
 
 
+def adversary_curves(events: Sequence[dict]) -> dict[str, dict[int, float]]:
+    """The adversary probe's numbers by student update ("d_adv_current", "d_adv_frozen", "replaced_current", ...)."""
+    curves: dict[str, dict[int, float]] = {}
+    for event in events:
+        for key, value in (event.get("adversary") or {}).items():
+            if isinstance(value, (int, float)):
+                curves.setdefault(key, {})[int(event["step"])] = float(value)
+    return curves
+
+
 def default_label(run_dir: str) -> str:
     """"METHOD seed N" from the run's run_config.yaml, else the directory's name."""
     config = _read_yaml(os.path.join(run_dir, "run_config.yaml"))
@@ -171,7 +187,9 @@ def plot_runs(run_dirs: Sequence[str], output: str, labels: Optional[Sequence[st
     losses = [loss_curves(events) for events in logs]
     terms = [t for t in LOSS_TERMS if any(t in l for l in losses)] + \
         sorted({t for l in losses for t in l} - set(LOSS_TERMS))
-    panels = (["metric"] if metric_names else []) + terms
+    probes = [adversary_curves(events) for events in logs]
+    adversary = [p for p in ADVERSARY_PANELS if any(f"{p}_current" in c for c in probes)]
+    panels = (["metric"] if metric_names else []) + terms + adversary
     plt = pyplot()
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
@@ -182,7 +200,13 @@ def plot_runs(run_dirs: Sequence[str], output: str, labels: Optional[Sequence[st
     colours = plt.get_cmap("tab10")
     for ax, panel in zip(flat, panels):
         for i, name in enumerate(names):
-            if panel == "metric":
+            if panel in ADVERSARY_PANELS:
+                frozen = probes[i].get(f"{panel}_frozen", {})
+                if frozen:
+                    steps = sorted(frozen)
+                    ax.plot(steps, [frozen[s] for s in steps], color=colours(i % 10), linestyle="--", linewidth=1.0)
+                curve, style = probes[i].get(f"{panel}_current", {}), {"marker": "o", "markersize": 3}
+            elif panel == "metric":
                 if not selections[i]:
                     continue
                 curve = {s: 100 * v for s, v in metric_curve(logs[i], selections[i]).items()}
@@ -193,7 +217,9 @@ def plot_runs(run_dirs: Sequence[str], output: str, labels: Optional[Sequence[st
             if curve:
                 steps = sorted(curve)
                 ax.plot(steps, [curve[s] for s in steps], color=colours(i % 10), label=name, linewidth=1.4, **style)
-        if panel == "metric":
+        if panel in ADVERSARY_PANELS:
+            finish_axes(ax, *ADVERSARY_PANELS[panel])
+        elif panel == "metric":
             shown = " / ".join(m.replace("/", " ") for m in metric_names)
             finish_axes(ax, f"{' / '.join(m.split('/', 1)[1] for m in metric_names)} x100", f"{shown} (x100)")
         else:

@@ -116,3 +116,26 @@ def test_compare_learning_curve_reads_through_plot(runs):
     assert learning_curve(str(runs["finetune"]), "dev/acc") == metric_curve(read_log(str(runs["finetune"])),
                                                                             "dev/acc")
     assert json.loads((runs["finetune"] / "eval_results.json").read_text())["selection_metric"] == "dev/acc"
+
+
+def _png_height(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[20:24], "big")  # IHDR: width at 16, height at 20
+
+
+def test_the_adversary_probe_gets_its_own_panels(runs, tiny_bert, tmp_path):
+    from mate_kd.plot import adversary_curves
+
+    probed = tmp_path / "probed"
+    assert main(["train", "--method", "mate-kd", "--model_name_or_path", tiny_bert["student"], "--teacher_path",
+                 tiny_bert["teacher"], "--generator_path", tiny_bert["generator"], "--n_generator_steps", "1",
+                 "--n_student_steps", "2", *RUN, "--evaluate_during_training", "--seed", "7",
+                 "--adversary_probe_samples", "8", "--output_dir", str(probed)]) == 0
+    events = read_log(str(probed))
+    curves = adversary_curves(events)
+    assert set(curves) >= {"d_adv_current", "d_adv_frozen", "replaced_current", "replaced_frozen"}
+    assert curves["d_adv_current"][2] == events[0]["adversary"]["d_adv_current"]
+    assert adversary_curves(read_log(str(runs["mate-kd"]))) == {}
+    with_probe, without = tmp_path / "with.png", tmp_path / "without.png"
+    assert main(["plot", str(probed), "--output", str(with_probe)]) == 0
+    assert main(["plot", str(runs["mate-kd"]), "--output", str(without)]) == 0
+    assert is_png(with_probe) and _png_height(with_probe) > _png_height(without), "a third row of panels"
