@@ -14,12 +14,13 @@ import os
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Iterator, Optional
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader
@@ -33,6 +34,7 @@ from .config import RunArgs
 from .data import EncodedSplit, make_loader
 from .errors import ConfigError, MateKDError
 from .evaluation import evaluate
+from .lock import OutputDirLock
 from .models import forward_inputs
 from .objectives import MateKD, Settings
 from .optim import make_accelerator, make_optimizer
@@ -257,11 +259,25 @@ def build_run(args: RunArgs) -> Run:
                generator_optimizer, n_generator, total_updates, sampler_generator, probe)
 
 
-class StopRequested:
-    """SIGTERM/SIGINT set a flag; the loop saves a checkpoint at the next batch boundary and exits."""
+class SetupInterrupted(BaseException):
+    """SIGTERM/SIGINT before the first batch (a BaseException, like KeyboardInterrupt: nothing swallows it)."""
 
-    def __init__(self) -> None:
-        self.signal = 0
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class StopRequested:
+    """SIGTERM/SIGINT handling for a whole run.
+
+    Before training starts (loading, the teacher-logits pass), a signal stops the run at once: there is no
+    checkpoint to save yet. Once `start_training` is called it sets a flag instead, and the loop saves a
+    checkpoint at the next batch boundary and exits.
+    """
+
+    def __init__(self, output_dir: str, resume: Optional[str], is_main: bool) -> None:
+        self.output_dir, self.resume, self.is_main = output_dir, resume, is_main
+        self.signal, self.training = 0, False
         self._previous = {}
 
     def __enter__(self) -> "StopRequested":
@@ -271,10 +287,37 @@ class StopRequested:
 
     def _handle(self, signum: int, _frame) -> None:
         self.signal = signum
+        if not self.training:
+            raise SetupInterrupted(signum)
 
-    def __exit__(self, *exc) -> None:
+    def start_training(self) -> None:
+        self.training = True
+
+    def __exit__(self, _type, exc, _tb) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        if isinstance(exc, SetupInterrupted):
+            self._stopped_before_training(exc.signum)
+
+    def _stopped_before_training(self, signum: int) -> None:
+        """Say that nothing was saved (on a resume: that its checkpoints are as they were), and exit 128 + signal."""
+        if self.resume is None:
+            saved = ("nothing was saved yet (no checkpoint exists). Start it again with the same command "
+                     "(with --overwrite_output_dir if --output_dir is no longer empty).")
+        else:
+            saved = (f"nothing new was saved: its checkpoints are as they were, the newest {self.resume}. Continue "
+                     "with --resume_from_checkpoint latest.")
+        log = os.path.join(self.output_dir, "log.jsonl")
+        if self.is_main and self.resume is not None and os.path.isfile(log):
+            with open(os.path.join(self.resume, "progress.json"), encoding="utf-8") as f:
+                step = json.load(f)["student_updates"]
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": step, "stopped_by_signal": signum, "before_training": True,
+                                    "checkpoint": self.resume}) + "\n")
+        if self.is_main:
+            print(f"mate-kd train: stopped by signal {signum} before the first training step (while loading the "
+                  f"data and models or computing the teacher's logits); {saved}", file=sys.stderr)
+        raise SystemExit(128 + signum)
 
     def requested(self, accelerator: Accelerator) -> bool:
         if accelerator.num_processes == 1:
@@ -470,27 +513,53 @@ class Session:
         return results
 
 
+@contextmanager
+def claimed_output_dir(args: RunArgs, resume: Optional[str], accelerator: Accelerator) -> Iterator[None]:
+    """The main process locks --output_dir for the run's lifetime and checks that the run may write there.
+
+    The other processes learn the outcome: a refused run ends on every process, the main one saying why.
+    """
+    lock, refusal = OutputDirLock(args.output_dir), None
+    if accelerator.is_main_process:
+        try:
+            lock.acquire()
+            # Resuming writes into its own run; `latest` before the first checkpoint may restart a run that left
+            # only its log behind, but never overwrites a finished one.
+            leftovers = {"run_config.yaml", "log.jsonl", CHECKPOINTS} if args.resume_from_checkpoint else set()
+            prepare_output_dir(args.output_dir, args.overwrite_output_dir or resume is not None, leftovers)
+        except MateKDError as err:
+            lock.release()
+            refusal = err
+    if accelerator.num_processes > 1 and broadcast_object_list([refusal is not None])[0] and refusal is None:
+        raise SystemExit(1)
+    if refusal is not None:
+        raise refusal
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def train(args: RunArgs) -> dict:
     """Run one training job end to end (or resume one); returns the contents of eval_results.json."""
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
-    if make_accelerator(args).is_main_process:
-        # Resuming writes into its own run; `latest` before the first checkpoint may restart a run that left
-        # only its log behind, but never overwrites a finished one.
-        leftovers = {"run_config.yaml", "log.jsonl", CHECKPOINTS} if args.resume_from_checkpoint else set()
-        prepare_output_dir(args.output_dir, args.overwrite_output_dir or resume is not None, leftovers)
-    run = build_run(args)
-    run.accelerator.wait_for_everyone()
-    session = Session(run, resume)
-    objective, accelerator = run.objective, run.accelerator
-    with StopRequested() as stop, session.bar:
-        for batch in session.batches():
-            if session.generator_turn():
-                loss = generator_update(objective, batch, accelerator, run.generator_optimizer,
-                                        args.generator_max_grad_norm, session.skip)
-                session.record(batch, {"generator": loss}, student=False)
-            else:
-                loss, terms = student_update(objective, batch, accelerator, run.optimizer, run.scheduler,
-                                             args.max_grad_norm, session.skip)
-                session.record(batch, {"student": loss, **terms}, student=True)
-            session.after_batch(stop)
-    return session.finish()
+    processes = make_accelerator(args)  # which process this is, before build_run's work
+    with StopRequested(args.output_dir, resume, processes.is_main_process) as stop, \
+            claimed_output_dir(args, resume, processes):
+        run = build_run(args)
+        run.accelerator.wait_for_everyone()
+        stop.start_training()
+        session = Session(run, resume)
+        objective, accelerator = run.objective, run.accelerator
+        with session.bar:
+            for batch in session.batches():
+                if session.generator_turn():
+                    loss = generator_update(objective, batch, accelerator, run.generator_optimizer,
+                                            args.generator_max_grad_norm, session.skip)
+                    session.record(batch, {"generator": loss}, student=False)
+                else:
+                    loss, terms = student_update(objective, batch, accelerator, run.optimizer, run.scheduler,
+                                                 args.max_grad_norm, session.skip)
+                    session.record(batch, {"student": loss, **terms}, student=True)
+                session.after_batch(stop)
+        return session.finish()

@@ -13,6 +13,7 @@ from . import hf_data
 from .config import RunArgs
 from .data import EncodedSplit
 from .errors import ConfigError, DataError
+from .lock import LOCK_FILE
 from .models import (check_max_length, check_model_dir, check_vocabularies, label_order, load_classifier,
                      load_fine_tuned, load_generator, load_teacher, load_tokenizer)
 from .tasks import Example, TaskSpec, custom_task, get_task, infer_labels, read_split, read_table
@@ -110,8 +111,8 @@ def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
 
 
 def prepare_output_dir(path: str, overwrite: bool, leftovers: frozenset[str] | set[str] = frozenset()) -> None:
-    """Refuse to mix results into a non-empty directory (beyond `leftovers`) unless the user says so."""
-    if os.path.isdir(path) and set(os.listdir(path)) - set(leftovers) and not overwrite:
+    """Refuse to mix results into a non-empty directory (beyond `leftovers` and the run's lock) unless told to."""
+    if os.path.isdir(path) and set(os.listdir(path)) - set(leftovers) - {LOCK_FILE} and not overwrite:
         raise ConfigError(f"Output directory {path} exists and is not empty: pass --overwrite_output_dir "
                           "to write into it, or choose another --output_dir.")
     try:

@@ -11,6 +11,7 @@ from .config import RunArgs
 from .data import make_loader
 from .errors import ConfigError
 from .evaluation import evaluate, predict_logits, to_predictions, write_submission
+from .lock import refuse_if_locked
 from .optim import make_accelerator
 from .pipeline import Models, encode_split, load_models, resolve_task
 
@@ -37,6 +38,7 @@ def _refuse_training_run_dir(output_dir: str) -> None:
 
 def evaluate_saved(args: RunArgs) -> dict:
     """Dev metrics of a saved model, also written to OUTPUT_DIR/eval_results.json (never a training run's)."""
+    refuse_if_locked(args.output_dir, "`mate-kd evaluate`")
     _refuse_training_run_dir(args.output_dir)
     accelerator, task, models = _setup(args)
     loaders = {s: accelerator.prepare(make_loader(encode_split(args, task, models, s, args.max_eval_samples),
@@ -52,6 +54,7 @@ def evaluate_saved(args: RunArgs) -> dict:
 
 def predict(args: RunArgs) -> list[str]:
     """One GLUE submission file per test split (MNLI-m.tsv and MNLI-mm.tsv for MNLI)."""
+    refuse_if_locked(args.output_dir, "`mate-kd predict`")
     accelerator, task, models = _setup(args)
     written = []
     for split in task.test_splits:

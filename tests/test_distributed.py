@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from mate_kd.config import parse_args
+from mate_kd.lock import LOCK_FILE, OutputDirLock
 from mate_kd.loop import train
 
 ROOT = Path(__file__).parents[1]
@@ -54,12 +56,16 @@ def _free_port() -> int:
 
 
 def torchrun(argv: list[str], report: Path) -> dict:
-    env = {**os.environ, "DDP_REPORT": str(report), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_port", str(_free_port()), WORKER, *argv], env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = launch(argv, report)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(report.read_text())
+
+
+def launch(argv: list[str], report: Path, program: tuple[str, ...] = (WORKER,)) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DDP_REPORT": str(report), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_port", str(_free_port()), *program, *argv], env=env, capture_output=True,
+                          text=True, timeout=300)
 
 
 def test_kd_two_processes_match_one(no_dropout, tmp_path):
@@ -90,6 +96,19 @@ def test_mate_kd_two_processes_stay_in_sync(no_dropout, tmp_path):
     single = train(parse_args(flags(no_dropout, tmp_path / "one", "mate-kd", 16)))
     a, b = single["final"]["metrics"]["dev"]["acc"], report["results"]["final"]["metrics"]["dev"]["acc"]
     assert abs(a - b) <= 0.1, (a, b)
+
+
+def test_a_held_output_dir_refuses_every_process(no_dropout, tmp_path):
+    """Only the main process takes the lock; when it is refused, every process ends (none waits for it)."""
+    out = tmp_path / "out"
+    with OutputDirLock(str(out)):
+        proc = launch(flags(no_dropout, out, "kd", 8), tmp_path / "report.json", ("-m", "mate_kd", "train"))
+        assert os.listdir(out) == [LOCK_FILE]
+    assert proc.returncode != 0
+    message = f"mate-kd train: error: --output_dir {out} is in use by another mate-kd run: pid {os.getpid()} on host"
+    assert proc.stderr.count(message) == 1, proc.stderr[-4000:]
+    # torchrun prints a traceback of its own when a process fails; none may come from mate_kd.
+    assert not re.search(r'File ".*mate_kd', proc.stderr), proc.stderr[-4000:]
 
 
 def test_pretrain_generator_runs_on_two_processes(tmp_path):

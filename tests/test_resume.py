@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import random
+import select
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from mate_kd.loop import NonFiniteLoss, train
 from mate_kd.objectives import MateKD
 
 SST2 = str(Path(__file__).parents[1] / "mate_kd" / "assets" / "sst2_sample")
+FIXTURE_SST2 = Path(__file__).parent / "fixtures" / "glue" / "SST-2"
 
 
 def flags(models: dict[str, str], out: Path, *extra: str) -> list[str]:
@@ -198,3 +200,75 @@ def test_nan_loss_can_be_skipped_a_bounded_number_of_times(tiny_bert, tmp_path, 
     _nan_at(monkeypatch, "kd", {2, 3, 4})
     with pytest.raises(NonFiniteLoss, match="More than 2 updates"):
         train(parse_args(flags(tiny_bert, tmp_path / "stop", "--skip_nonfinite_steps", "2")))
+
+
+# ---- a signal before the first batch: loading, and the teacher-logits pass (no checkpoint exists to save)
+
+@pytest.fixture(scope="module")
+def long_sst2(tmp_path_factory) -> Path:
+    """SST-2 with 20,000 training rows: at batch size 1 the teacher-logits pass takes many seconds."""
+    data = tmp_path_factory.mktemp("long") / "SST-2"
+    data.mkdir()
+    header, *rows = (FIXTURE_SST2 / "train.tsv").read_text(encoding="utf-8").splitlines()
+    (data / "train.tsv").write_text("\n".join([header] + [rows[i % len(rows)] for i in range(20000)]) + "\n")
+    shutil.copy(FIXTURE_SST2 / "dev.tsv", data / "dev.tsv")
+    return data
+
+
+def _kd_flags(models: dict[str, str], data: Path, out: Path, *extra: str) -> list[str]:
+    return ["--method", "kd", "--model_name_or_path", models["student"], "--teacher_path", models["teacher"],
+            "--task_name", "sst-2", "--data_dir", str(data), "--output_dir", str(out), "--max_steps", "2",
+            "--per_device_train_batch_size", "8", "--save_steps", "1", *extra]
+
+
+def _signal_during_cache_pass(argv: list[str], signum: int) -> tuple[int, str]:
+    """Start `mate-kd train`, send `signum` once its teacher-logits bar shows, return (exit code, stderr)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "mate_kd", "train", *argv], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    seen, deadline = b"", time.time() + 180
+    while b"teacher logits" not in seen:
+        assert proc.poll() is None and time.time() < deadline, seen.decode(errors="replace")
+        if select.select([proc.stderr], [], [], 0.1)[0]:
+            seen += os.read(proc.stderr.fileno(), 65536)
+    proc.send_signal(signum)
+    _, rest = proc.communicate(timeout=120)
+    return proc.returncode, (seen + rest).decode(errors="replace")
+
+
+def test_sigterm_during_the_teacher_cache_pass_says_nothing_was_saved(tiny_bert, long_sst2, tmp_path):
+    out = tmp_path / "out"
+    code, err = _signal_during_cache_pass(_kd_flags(tiny_bert, long_sst2, out, "--per_device_eval_batch_size", "1"),
+                                          signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, err
+    assert ("mate-kd train: stopped by signal 15 before the first training step (while loading the data and models "
+            "or computing the teacher's logits); nothing was saved yet (no checkpoint exists). Start it again with "
+            "the same command (with --overwrite_output_dir if --output_dir is no longer empty).") in err
+    assert "Traceback" not in err
+    assert os.listdir(out) == [], "no log, no checkpoint, and the lock released"
+
+
+def _all_but_the_log(out: Path) -> dict[Path, tuple[bytes, int]]:
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(out.rglob("*")) if p.name != "log.jsonl"
+            and p.is_file()}
+
+
+def test_sigint_while_resuming_keeps_the_checkpoints_and_logs_the_stop(tiny_bert, long_sst2, tmp_path):
+    out = tmp_path / "out"
+    train(parse_args(_kd_flags(tiny_bert, long_sst2, out, "--per_device_eval_batch_size", "512")))
+    log_before = (out / "log.jsonl").read_text()
+    files = _all_but_the_log(out)
+    # The eval batch size may change on resume; at 1 the cache pass is slow enough to be interrupted.
+    code, err = _signal_during_cache_pass(_kd_flags(tiny_bert, long_sst2, out, "--per_device_eval_batch_size", "1",
+                                                    "--resume_from_checkpoint", "latest"), signal.SIGINT)
+    assert code == 128 + signal.SIGINT, err
+    newest = out / "checkpoints" / "step-00000002"
+    assert (f"mate-kd train: stopped by signal 2 before the first training step (while loading the data and models or "
+            f"computing the teacher's logits); nothing new was saved: its checkpoints are as they were, the newest "
+            f"{newest}. Continue with --resume_from_checkpoint latest.") in err
+    assert "Traceback" not in err
+    assert _all_but_the_log(out) == files
+    log = (out / "log.jsonl").read_text()
+    assert log.startswith(log_before)
+    assert json.loads(log[len(log_before):]) == {"step": 2, "stopped_by_signal": 2, "before_training": True,
+                                                "checkpoint": str(newest)}
