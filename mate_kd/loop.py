@@ -255,6 +255,8 @@ def build_run(args: RunArgs) -> Run:
         probe_loader = make_loader(train_split, tokenizer, args.per_device_eval_batch_size, train=False,
                                    pad_to_length=pad)
         probe = maybe_probe(objective, frozen, probe_loader, accelerator, args.adversary_probe_samples)
+    # Every process built the same models from `seed`; from here on each draws its own masks and Gumbel noise.
+    set_seed(args.seed + accelerator.process_index)
     return Run(args, accelerator, task, models, objective, train_loader, eval_loaders, optimizer, scheduler,
                generator_optimizer, n_generator, total_updates, sampler_generator, probe)
 

@@ -1,4 +1,9 @@
-"""Two CPU processes (gloo, torchrun) against one: same total batch gives the same student."""
+"""Two CPU processes (gloo, torchrun) against one.
+
+finetune and kd without dropout use no random numbers, so two processes with the same total batch give the
+student of one process (to float rounding). MATE-KD draws masks and Gumbel noise, and each process draws its own
+(seed + process index), so two processes follow another trajectory than one: for it the tests check that the
+processes stay in sync, draw different numbers, resume exactly, and land near the one-process result."""
 
 from __future__ import annotations
 
@@ -68,10 +73,11 @@ def launch(argv: list[str], report: Path, program: tuple[str, ...] = (WORKER,)) 
                           text=True, timeout=300)
 
 
-def test_kd_two_processes_match_one(no_dropout, tmp_path):
+@pytest.mark.parametrize("method", ["kd", "finetune"])
+def test_two_processes_match_one(no_dropout, tmp_path, method):
     """Batch 2 x 8 on two processes equals batch 16 on one: same weights (to float rounding) and metrics."""
-    single = train(parse_args(flags(no_dropout, tmp_path / "one", "kd", 16)))
-    report = torchrun(flags(no_dropout, tmp_path / "two", "kd", 8), tmp_path / "report.json")
+    single = train(parse_args(flags(no_dropout, tmp_path / "one", method, 16)))
+    report = torchrun(flags(no_dropout, tmp_path / "two", method, 8), tmp_path / "report.json")
     assert report["world_size"] == 2
     assert report["student"][0] == report["student"][1]
     one, two = (load_file(str(tmp_path / d / "final" / "model.safetensors")) for d in ("one", "two"))
@@ -83,19 +89,57 @@ def test_kd_two_processes_match_one(no_dropout, tmp_path):
     assert report["results"]["progress"]["student_updates"] == single["progress"]["student_updates"] == 12
 
 
-def test_mate_kd_two_processes_stay_in_sync(no_dropout, tmp_path):
+@pytest.fixture(scope="module")
+def mate_kd_two(no_dropout, tmp_path_factory) -> tuple[dict, Path]:
+    """One MATE-KD run on two processes, with checkpoints at steps 6 and 12: (its report, its output dir)."""
+    root = tmp_path_factory.mktemp("mate_two")
+    report = torchrun(flags(no_dropout, root / "out", "mate-kd", 8) + ["--save_steps", "6"], root / "report.json")
+    return report, root / "out"
+
+
+def test_mate_kd_two_processes_stay_in_sync(no_dropout, mate_kd_two):
     """Generator and student gradients are synchronised: every process ends with the same weights."""
-    report = torchrun(flags(no_dropout, tmp_path / "two", "mate-kd", 8), tmp_path / "report.json")
+    report, out = mate_kd_two
     assert report["student"][0] == report["student"][1]
     assert report["generator"][0] == report["generator"][1]
     progress = report["results"]["progress"]
     assert (progress["student_updates"], progress["generator_updates"]) == (12, 8)
     start = load_file(str(Path(no_dropout["generator"]) / "model.safetensors"))
-    end = load_file(str(tmp_path / "two" / "generator" / "model.safetensors"))
+    end = load_file(str(out / "generator" / "model.safetensors"))
     assert any(not torch.equal(start[k], end[k]) for k in start if k in end)
+
+
+def test_each_process_draws_its_own_masks_and_noise(mate_kd_two):
+    """With one seed on every process, each would mask the same positions of its own shard and draw the same
+    Gumbel noise: the adversary would see a half-size variety of perturbations."""
+    ranks = mate_kd_two[0]["draws"]
+    assert len(ranks) == 2
+    assert ranks[0]["mask"] != ranks[1]["mask"]
+    assert ranks[0]["gumbel"] != ranks[1]["gumbel"]
+    assert 0 < sum(map(sum, ranks[0]["mask"])) < 4 * 32
+
+
+def test_mate_kd_two_processes_land_near_one(no_dropout, mate_kd_two, tmp_path):
+    """Other random draws than one process (by design): the dev accuracy after 12 updates is within 0.1 (of 64)."""
     single = train(parse_args(flags(no_dropout, tmp_path / "one", "mate-kd", 16)))
-    a, b = single["final"]["metrics"]["dev"]["acc"], report["results"]["final"]["metrics"]["dev"]["acc"]
+    a, b = single["final"]["metrics"]["dev"]["acc"], mate_kd_two[0]["results"]["final"]["metrics"]["dev"]["acc"]
     assert abs(a - b) <= 0.1, (a, b)
+
+
+def test_mate_kd_two_processes_resume_exactly(no_dropout, mate_kd_two, tmp_path):
+    """Resumed from step 6, each process restores its own RNG state: the final weights equal the uninterrupted run's."""
+    report, out = mate_kd_two
+    resumed = tmp_path / "resumed"
+    shutil.copytree(out, resumed)
+    for name in ("final", "best", "generator", "eval_results.json", "checkpoints/step-00000012"):
+        path = resumed / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    again = torchrun(flags(no_dropout, resumed, "mate-kd", 8) + ["--save_steps", "6", "--resume_from_checkpoint",
+                                                                  "latest"], tmp_path / "report.json")
+    assert again["results"]["final"] == report["results"]["final"]
+    for name in ("final", "generator"):
+        a, b = (load_file(str(d / name / "model.safetensors")) for d in (out, resumed))
+        assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
 def test_a_held_output_dir_refuses_every_process(no_dropout, tmp_path):

@@ -1,24 +1,34 @@
-"""Run `mate_kd.loop.train` under torchrun and record, per process, a checksum of the trained weights.
+"""Run `mate_kd.loop.train` under torchrun and record, per process, a checksum of the trained weights and the
+first random numbers it draws.
 
-Written by rank 0 to $DDP_REPORT: {"world_size", "student": [per-rank sums], "generator": [...], "results"}.
+Written by rank 0 to $DDP_REPORT: {"world_size", "student": [per-rank sums], "generator": [...], "results",
+"draws": [per rank: the mask and the Gumbel-softmax samples its first batch would draw on one shared input]}.
 """
 
 import json
 import os
 import sys
 
+import torch
 import torch.distributed as dist
 
 from mate_kd import loop
 from mate_kd.config import parse_args
+from mate_kd.perturb import choose_mask, straight_through_sample
 
-runs = []
+runs, draws = [], []
 real_build_run = loop.build_run
 
 
 def recording_build_run(args):
     run = real_build_run(args)
     runs.append(run)
+    # Under a forked RNG, so training draws exactly what it would draw without this.
+    with torch.random.fork_rng(devices=[]):
+        ids = torch.full((4, 32), 1000)
+        mask = choose_mask(ids, torch.ones_like(ids), run.objective.special_ids.cpu(), args.mask_prob)
+        samples = straight_through_sample(torch.zeros(16, 64), 1.0).argmax(-1)
+    draws.append({"mask": mask.int().tolist(), "gumbel": samples.tolist()})
     return run
 
 
@@ -31,10 +41,12 @@ def checksum(model):
     return float(sum(p.double().sum() for p in model.parameters())) if model is not None else None
 
 
-mine = {"student": checksum(objective.bare_student), "generator": checksum(objective.bare_generator)}
+mine = {"student": checksum(objective.bare_student), "generator": checksum(objective.bare_generator),
+        "draws": draws[0]}
 gathered = [None] * dist.get_world_size()
 dist.all_gather_object(gathered, mine)
 if dist.get_rank() == 0:
     with open(os.environ["DDP_REPORT"], "w") as f:
         json.dump({"world_size": dist.get_world_size(), "student": [g["student"] for g in gathered],
-                   "generator": [g["generator"] for g in gathered], "results": results}, f)
+                   "generator": [g["generator"] for g in gathered], "results": results,
+                   "draws": [g["draws"] for g in gathered]}, f)
