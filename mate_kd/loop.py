@@ -59,6 +59,13 @@ def _all_finite(loss: Tensor, accelerator: Accelerator) -> bool:
     return bool(accelerator.reduce(torch.isfinite(loss.detach()).float(), "min"))
 
 
+def _loss_scale(accelerator: Accelerator) -> Optional[float]:
+    """The fp16 grad scaler's scale (None without one). A step whose gradients overflowed is skipped and the
+    scale lowered; that drop is how a skip shows, as `step_was_skipped` misses it for fused AdamW (its step()
+    runs and the kernel skips, accelerate issue 4242). Reading it syncs with the device: fp16 only."""
+    return accelerator.scaler.get_scale() if accelerator.scaler is not None else None
+
+
 def generator_update(objective: MateKD, batch: dict[str, Tensor], accelerator: Accelerator,
                      optimizer: torch.optim.Optimizer, max_grad_norm: float, skip_nonfinite: bool = False) -> Tensor:
     """One maximisation step: only the generator moves (the student's weights need no gradient)."""
@@ -83,8 +90,10 @@ def student_update(objective: MateKD, batch: dict[str, Tensor], accelerator: Acc
     accelerator.backward(loss)
     if not skip_nonfinite or _all_finite(loss, accelerator):
         accelerator.clip_grad_norm_(objective.student.parameters(), max_grad_norm)
+        scale = _loss_scale(accelerator)
         optimizer.step()
-        scheduler.step()
+        if scale is None or _loss_scale(accelerator) >= scale:  # lowered: the grad scaler skipped the step
+            scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return loss.detach(), {k: v.detach() for k, v in terms.items()}
 
