@@ -22,6 +22,7 @@ from mate_kd import checkpoint as checkpoint_mod
 from mate_kd.checkpoint import list_checkpoints
 from mate_kd.config import parse_args
 from mate_kd.errors import ConfigError, MateKDError
+from mate_kd.lock import LOCK_FILE
 from mate_kd.loop import NonFiniteLoss, train
 from mate_kd.objectives import MateKD
 
@@ -94,6 +95,7 @@ def test_sigterm_saves_and_resume_is_exact(tiny_bert, reference, tmp_path):
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM
     events = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert events[-1]["stopped_by_signal"] == signal.SIGTERM
+    assert not (tmp_path / LOCK_FILE).exists(), "the output-dir lock is released on a signal too"
     train(parse_args(flags(tiny_bert, tmp_path, "--resume_from_checkpoint", "latest")))
     assert json.loads((tmp_path / "eval_results.json").read_text())["final"] == \
         json.loads((reference / "eval_results.json").read_text())["final"]
