@@ -13,6 +13,8 @@
 #   scripts/run_cpu_campaign.sh glr LR SEEDS         # SST mate-kd with generator lr LR (the sweep)
 #   scripts/run_cpu_campaign.sh runs TASK METHODS SEEDS   # the main campaign for one task
 #   scripts/run_cpu_campaign.sh padding METHODS SEEDS     # SST without --group_by_length (the padding check)
+#   scripts/run_cpu_campaign.sh sync                 # finished runs' small files -> docs/results/paper (committed)
+#   scripts/run_cpu_campaign.sh restore              # docs/results/paper -> $WORK, so a new machine skips them
 # Environment: WORK (default experiments_cpu), DATA (default ../shared/data), GEN_LR (the generator lr of the
 # main campaign, chosen by the glr sweep). One thread per process; run at most two stages at a time.
 set -euo pipefail
@@ -130,6 +132,56 @@ campaign() {  # TASK METHODS SEEDS OUTPUT [GENERATOR_LR] [EXTRA_FLAGS...]
     "${glr[@]}" -- $(common "$t") "$@"
 }
 
+# The small files of every finished run (no weights): what results.json, the curves and the report read, and
+# what `compare` needs to reuse a finished run on another machine.
+SMALL=(eval_results.json log.jsonl run_config.yaml compare_run.json mlm_results.json mlm_log.jsonl)
+RESULTS=${RESULTS:-$(dirname "$0")/../docs/results/paper}
+
+sync() {
+  python - "$WORK" "$RESULTS" "${SMALL[@]}" <<'PY'
+import glob, os, shutil, sys
+work, results, small = sys.argv[1], sys.argv[2], sys.argv[3:]
+copied = 0
+for done in glob.glob(f"{work}/**/eval_results.json", recursive=True) + [f"{work}/generator/mlm_results.json"]:
+    run = os.path.dirname(done)
+    if "/checkpoints/" in run or not os.path.isfile(done):
+        continue
+    rel = os.path.relpath(run, work)
+    for name in small:
+        if os.path.isfile(f"{run}/{name}"):
+            os.makedirs(f"{results}/{rel}", exist_ok=True)
+            shutil.copy2(f"{run}/{name}", f"{results}/{rel}/{name}")
+            copied += 1
+for summary in glob.glob(f"{work}/*/*/results.*") + glob.glob(f"{work}/*/*/curves_*.png"):
+    rel = os.path.relpath(summary, work)
+    os.makedirs(os.path.dirname(f"{results}/{rel}"), exist_ok=True)
+    shutil.copy2(summary, f"{results}/{rel}")
+print(f"synced {copied} run files into {results}")
+PY
+}
+
+restore() {  # after data, student, generator and teachers were rebuilt: check they match, then copy the runs back
+  python - "$WORK" "$RESULTS" <<'PY'
+import glob, json, os, shutil, sys
+work, results = sys.argv[1], sys.argv[2]
+def same(rel, key):
+    recorded, rebuilt = (json.load(open(f"{root}/{rel}")) for root in (results, work))
+    if key(recorded) != key(rebuilt):
+        sys.exit(f"{work}/{rel} differs from the recorded one ({key(rebuilt)} vs {key(recorded)}): the runs made "
+                 "with the recorded models cannot be reused; rerun the campaign instead.")
+same("generator/mlm_results.json", lambda r: r["dev_after"])
+for teacher in glob.glob(f"{results}/teachers/*/*/eval_results.json"):
+    same(os.path.relpath(teacher, results), lambda r: r["best"])
+restored = 0
+for done in glob.glob(f"{results}/*/*/runs/*/*/*/eval_results.json"):
+    rel = os.path.relpath(os.path.dirname(done), results)
+    if not os.path.isfile(f"{work}/{rel}/eval_results.json"):
+        shutil.copytree(os.path.dirname(done), f"{work}/{rel}", dirs_exist_ok=True)
+        restored += 1
+print(f"restored {restored} finished runs into {work}")
+PY
+}
+
 case "${1:-}" in
   data) data ;;
   student) student ;;
@@ -142,5 +194,7 @@ case "${1:-}" in
   glr) campaign SST-2 mate-kd "$3" "$WORK/glr/SST-2-$2" "$2" --group_by_length ;;
   runs) campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
   padding) campaign SST-2 "$2" "$3" "$WORK/padding/SST-2" "$GEN_LR" ;;
-  *) sed -n '5,16p' "$0" >&2; exit 2 ;;
+  sync) sync ;;
+  restore) restore ;;
+  *) sed -n '5,18p' "$0" >&2; exit 2 ;;
 esac
