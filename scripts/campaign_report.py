@@ -1,0 +1,140 @@
+"""Tables and figures of docs/results-cpu.md from the paper-regime campaign's recorded files.
+
+Reads docs/results/paper (what `run_cpu_campaign.sh sync` copies out of the campaign directory), prints the
+markdown tables that the report quotes, and writes its figures into docs/figures:
+
+    python scripts/campaign_report.py [--results docs/results/paper] [--figures docs/figures]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import statistics
+
+from mate_kd.plot import adversary_curves, finish_axes, plot_runs, pyplot, read_log, save
+
+TASKS = ("SST-2", "MRPC", "RTE")
+METHODS = ("finetune", "kd", "mate-kd", "mate-kd-ng0")
+
+
+def _json(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _score(results: dict, which: str) -> float:
+    split, metric = results["selection_metric"].split("/")
+    return 100 * results[which]["metrics"][split][metric]
+
+
+def teacher_table(root: str) -> list[str]:
+    lines = ["| task | lr | epochs | best-on-dev (step) | final | selected |", "| --- | --- | --- | --- | --- | --- |"]
+    for task in TASKS:
+        runs = sorted(glob.glob(f"{root}/teachers/{task}/*/eval_results.json"))
+        scores = {r: _score(_json(r), "best") for r in runs}
+        for run in runs:
+            results, name = _json(run), os.path.basename(os.path.dirname(run))
+            lr, epochs = name[2:].split("-ep")
+            lines.append(f"| {task} | {lr} | {epochs} | {scores[run]:.2f} ({results['best']['step']}) | "
+                         f"{_score(results, 'final'):.2f} | {'yes' if scores[run] == max(scores.values()) else ''} |")
+    return lines
+
+
+def generator_figure(root: str, figures: str) -> list[str]:
+    results = _json(f"{root}/generator/mlm_results.json")
+    curve = results["curve"]
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.plot([p["step"] for p in curve], [100 * p["dev_accuracy"] for p in curve], marker="o", markersize=3,
+            label="dev masked-token accuracy")
+    finish_axes(ax, "accuracy x100 (30% of tokens masked)", "Generator pretraining: dev masked-token accuracy")
+    ax.set_xlabel("MLM steps (batch 64)")
+    ax2 = ax.twinx()
+    ax2.plot([p["step"] for p in curve[1:]], [p["dev_loss"] for p in curve[1:]], color="tab:orange", linewidth=1,
+             label="dev MLM loss")
+    ax2.set_ylabel("dev MLM loss (nats)")
+    fig.legend(loc="center right", bbox_to_anchor=(0.88, 0.45), frameon=False)
+    fig.tight_layout()
+    save(fig, f"{figures}/paper_generator.png")
+    plt.close(fig)
+    last = curve[-4:]
+    return [f"steps {results['steps']} ({results['epochs']:.2f} epochs of {results['train_examples']} texts), wall "
+            f"{results['wall_s'] / 60:.0f} min; dev accuracy {100 * results['dev_before']['accuracy']:.1f}% -> "
+            f"{100 * results['dev_after']['accuracy']:.2f}%, loss {results['dev_before']['loss']:.2f} -> "
+            f"{results['dev_after']['loss']:.2f}; last four evaluations: "
+            + ", ".join(f"{p['step']}: {100 * p['dev_accuracy']:.2f}%" for p in last)]
+
+
+def _runs(root: str, campaign: str, task: str, method: str) -> list[str]:
+    return sorted(glob.glob(f"{root}/{campaign}/runs/{task}/{method}/seed*/eval_results.json"))
+
+
+def adversary_table(root: str, campaign_of: dict[str, str]) -> list[str]:
+    """Per task and method, the probe at the first, middle and last evaluation, mean over seeds."""
+    lines = ["| task | method | seeds | at update | D(S(x'),T(x')) current G | initial G | current / initial | "
+             "replaced, current G | initial G | D(S(x),T(x)) |", "| --- |" * 1 + " --- |" * 9]
+    for task in TASKS:
+        for method in ("mate-kd", "mate-kd-ng0"):
+            curves = [adversary_curves(read_log(os.path.dirname(r)))
+                      for r in _runs(root, campaign_of.get(task, f"campaign/{task}"), task, method)]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            steps = sorted(set.intersection(*(set(c["d_adv_current"]) for c in curves)))
+            for step in (steps[0], steps[len(steps) // 2], steps[-1]):
+                mean = {k: statistics.mean(c[k][step] for c in curves) for k in curves[0]}
+                lines.append(f"| {task} | {method} | {len(curves)} | {step} | {mean['d_adv_current']:.4f} | "
+                             f"{mean['d_adv_frozen']:.4f} | {mean['d_adv_current'] / mean['d_adv_frozen']:.3f} | "
+                             f"{100 * mean['replaced_current']:.1f}% | {100 * mean['replaced_frozen']:.1f}% | "
+                             f"{mean['d_clean']:.4f} |")
+    return lines
+
+
+def wall_table(root: str, campaign_of: dict[str, str]) -> list[str]:
+    lines = ["| task | method | runs | median wall min | student updates | generator updates |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for task in TASKS:
+        for method in METHODS:
+            runs = _runs(root, campaign_of.get(task, f"campaign/{task}"), task, method)
+            walls = [_json(os.path.join(os.path.dirname(r), "compare_run.json")).get("wall_s") for r in runs]
+            walls = [w for w in walls if w]
+            if runs:
+                progress = _json(runs[0])["progress"]
+                lines.append(f"| {task} | {method} | {len(runs)} | "
+                             f"{statistics.median(walls) / 60:.0f} | {progress['student_updates']} | "
+                             f"{progress['generator_updates']} |")
+    return lines
+
+
+def adversary_figures(root: str, figures: str, campaign_of: dict[str, str]) -> list[str]:
+    written = []
+    for task in TASKS:
+        campaign = campaign_of.get(task, f"campaign/{task}")
+        dirs = [f"{root}/{campaign}/runs/{task}/{m}/seed1" for m in METHODS]
+        dirs = [d for d in dirs if os.path.isfile(f"{d}/eval_results.json")]
+        if len(dirs) > 1:
+            written.append(plot_runs(dirs, f"{figures}/paper_runs_{task}.png",
+                                     title=f"{task}, seed 1: every method (adversary probe: mate-kd runs)"))
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default="docs/results/paper")
+    parser.add_argument("--figures", default="docs/figures")
+    args = parser.parse_args()
+    root, campaign_of = args.results, {}
+    print("## Teachers\n", *teacher_table(root), sep="\n")
+    if os.path.isfile(f"{root}/generator/mlm_results.json"):
+        print("\n## Generator\n", *generator_figure(root, args.figures), sep="\n")
+    print("\n## Adversary probe\n", *adversary_table(root, campaign_of), sep="\n")
+    print("\n## Wall times\n", *wall_table(root, campaign_of), sep="\n")
+    for path in adversary_figures(root, args.figures, campaign_of):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
