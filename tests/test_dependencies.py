@@ -104,18 +104,17 @@ def check(repo: Path = REPO) -> list[str]:
     # The package and the modules that tests and benchmarks import from their own folders.
     local = {"mate_kd"} | {p.stem for part in files.values() for p in part} \
         | {p.parent.name for part in files.values() for p in part if p.name == "__init__.py"}
-    test_install = f"the README's test command (it installs extras: {', '.join(sorted(test_extras)) or 'none'})"
+    test = (core.union(*(extras.get(e, set()) for e in test_extras)),
+            f"the README's test command (it installs extras: {', '.join(sorted(test_extras)) or 'none'})")
     # part -> [(what the command installs, the command, where a missing one goes)]; the suite also runs
     # benchmarks/ (tests/test_bench_smoke.py), so the test command must install what benchmarks import.
     commands = {
         "mate_kd": [(core, "`pip install -e .`", "install_requires")],
         "scripts": [(core, "`pip install -e .`", "install_requires")],
-        "tests": [(core.union(*(extras.get(e, set()) for e in test_extras)), test_install,
-                   "extras_require['test'] (or install_requires)")],
+        "tests": [(*test, "extras_require['test'] (or install_requires)")],
         "benchmarks": [(core | extras.get("bench", set()), "`pip install -e \".[bench]\"`",
                         "extras_require['bench'] (or install_requires)"),
-                       (core.union(*(extras.get(e, set()) for e in test_extras)), test_install,
-                        "extras_require['test'] (tests/test_bench_smoke.py runs the benchmarks)")],
+                       (*test, "extras_require['test'] (tests/test_bench_smoke.py runs the benchmarks)")],
     }
     providers = packages_distributions()
     problems = []
@@ -195,8 +194,21 @@ def test_imports_are_read_from_every_form(tmp_path):
     assert sorted(imported_modules(source)) == [("a", 1), ("c", 1), ("d", 2), ("k", 6), ("l", 7), ("n", 8)]
 
 
-def _ci(*args: str, repo: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(repo / ".ci" / "run"), *args], capture_output=True, text=True, timeout=60)
+def _ci(*args: str, repo: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(repo / ".ci" / "run"), *args], capture_output=True, text=True, timeout=300,
+                          env=env)
+
+
+def _ci_copy(tmp_path: Path, commands: dict[str, str]) -> Path:
+    """.ci/run beside a README whose set-up blocks hold other commands."""
+    copy = tmp_path / "repo"
+    (copy / ".ci").mkdir(parents=True)
+    shutil.copy(REPO / ".ci" / "run", copy / ".ci" / "run")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for label, command in commands.items():
+        readme = readme.replace(readme_command(label), command)
+    (copy / "README.md").write_text(readme, encoding="utf-8")
+    return copy
 
 
 def test_ci_runs_the_readme_commands_verbatim():
@@ -209,10 +221,35 @@ def test_ci_runs_the_readme_commands_verbatim():
 
 @pytest.mark.parametrize("label", ["Run it", "Test it"])
 def test_ci_refuses_a_readme_without_the_command(tmp_path, label):
-    (tmp_path / ".ci").mkdir()
-    shutil.copy(REPO / ".ci" / "run", tmp_path / ".ci" / "run")
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    (tmp_path / "README.md").write_text(readme.replace(label, "Try it"), encoding="utf-8")
-    proc = _ci("commands", repo=tmp_path)
+    repo = _ci_copy(tmp_path, {})
+    readme = repo / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8").replace(label, "Try it"), encoding="utf-8")
+    proc = _ci("commands", repo=repo)
     assert proc.returncode == 2
     assert f"exactly one command in the fenced block after the line starting with '{label}'" in proc.stderr
+
+
+def test_ci_runs_the_test_command_in_a_fresh_venv_and_removes_it(tmp_path):
+    """Nothing of this machine's Python reaches the command: not its packages (matplotlib is
+    installed here), not PYTHONPATH (pointing at this checkout)."""
+    repo = _ci_copy(tmp_path, {"Test it": 'python -c "import sys; print(sys.prefix)" && python -c "import mate_kd"'})
+    venvs = tmp_path / "venvs"
+    venvs.mkdir()
+    proc = _ci("test", repo=repo, env={**os.environ, "TMPDIR": str(venvs), "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "No module named 'mate_kd'" in proc.stdout
+    prefix = proc.stdout.splitlines()[1]
+    assert Path(prefix).parent.parent == venvs and Path(prefix).name == "venv", proc.stdout
+    assert not list(venvs.iterdir())
+    proc = _ci("test", repo=_ci_copy(tmp_path / "2", {"Test it": 'python -c "import matplotlib"'}),
+               env={**os.environ, "TMPDIR": str(venvs)})
+    assert proc.returncode == 1 and "No module named 'matplotlib'" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_ci_requires_the_quickstart_table(tmp_path):
+    repo = _ci_copy(tmp_path, {"Run it": "echo no table here"})
+    proc = _ci("quickstart", repo=repo, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert proc.returncode == 1
+    assert "no table here" in proc.stdout
+    assert "the run command did not print the results table" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
