@@ -42,6 +42,13 @@ def _replace_dir(tmp: str, path: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _remove(checkpoint: str) -> None:
+    """Delete an old checkpoint: renamed first, so a kill during the delete never leaves a listed half."""
+    doomed = checkpoint + ".deleting"
+    os.replace(checkpoint, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: str) -> None:
     """save_pretrained (safetensors) plus tokenizer, replacing `path` only once complete."""
     path = path.rstrip("/")
@@ -125,7 +132,7 @@ def save_checkpoint(path: str, *, models: dict[str, torch.nn.Module], trainer_st
         if is_main:
             _replace_dir(tmp, path)
             for old in list_checkpoints(os.path.dirname(os.path.dirname(path)))[:-max(keep, 1)]:
-                shutil.rmtree(old, ignore_errors=True)
+                _remove(old)
     except OSError as err:
         if is_main:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -54,12 +53,6 @@ def flags(models: dict[str, str], out: Path, method: str, batch: int) -> list[st
             "--learning_rate", "1e-3", "--generator_learning_rate", "1e-3"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def torchrun(argv: list[str], report: Path) -> dict:
     proc = launch(argv, report)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -69,7 +62,7 @@ def torchrun(argv: list[str], report: Path) -> dict:
 def launch(argv: list[str], report: Path, program: tuple[str, ...] = (WORKER,)) -> subprocess.CompletedProcess:
     env = {**os.environ, "DDP_REPORT": str(report), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_port", str(_free_port()), *program, *argv], env=env, capture_output=True,
+                           "--standalone", *program, *argv], env=env, capture_output=True,
                           text=True, timeout=300)
 
 
@@ -164,8 +157,8 @@ def test_pretrain_generator_runs_on_two_processes(tmp_path):
     source = build_single("generator", "bert", str(tmp_path / "mlm"), seed=5)
     out = tmp_path / "gen"
     env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           str(_free_port()), "-m", "mate_kd", "pretrain-generator", "--from", source,
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+                           "-m", "mate_kd", "pretrain-generator", "--from", source,
                            "--output_dir", str(out), "--task_name", "sst-2", "--data_dir", SST2, "--max_steps", "4",
                            "--eval_steps", "2", "--batch_size", "4", "--max_seq_length", "64", "--no_cuda"],
                           env=env, capture_output=True, text=True, timeout=300)

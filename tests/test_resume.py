@@ -274,3 +274,20 @@ def test_sigint_while_resuming_keeps_the_checkpoints_and_logs_the_stop(tiny_bert
     assert log.startswith(log_before)
     assert json.loads(log[len(log_before):]) == {"step": 2, "stopped_by_signal": 2, "before_training": True,
                                                 "checkpoint": str(newest)}
+
+
+def test_a_kill_while_pruning_old_checkpoints_leaves_only_complete_ones(tiny_bert, tmp_path, monkeypatch):
+    """Pruning is interrupted half-way through deleting a checkpoint (as kill -9 would): what is listed is whole."""
+    def interrupted(path, ignore_errors=False):
+        os.remove(os.path.join(path, "trainer_state.pt"))
+        raise SystemExit(137)
+
+    real = checkpoint_mod.shutil.rmtree
+    with pytest.raises(SystemExit):
+        monkeypatch.setattr(checkpoint_mod.shutil, "rmtree",
+                            lambda path, ignore_errors=False: interrupted(path) if ".deleting" in path or
+                            path.endswith(("step-00000003", "step-00000006")) else real(path, ignore_errors))
+        train(parse_args(flags(tiny_bert, tmp_path, "--save_total_limit", "1")))
+    monkeypatch.undo()
+    listed = list_checkpoints(str(tmp_path))
+    assert listed and all((Path(p) / "trainer_state.pt").is_file() for p in listed)
