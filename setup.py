@@ -32,10 +32,12 @@ setup(
         "matplotlib",  # mate-kd plot, compare's curves, curves.png of every run (mate_kd/plot.py)
     ],
     extras_require={
-        # packaging, setuptools: tests/test_dependencies.py reads setup.py's requirements with them
-        "test": ["pytest>=7", "packaging", "setuptools", *BENCH],
+        # packaging, setuptools: tests/test_dependencies.py reads setup.py's requirements with them;
+        # tensorboard: --report_to tensorboard, read back by tests/test_tracking.py
+        "test": ["pytest>=7", "packaging", "setuptools", "tensorboard>=2.10", *BENCH],
         "bench": BENCH,
         "plots": [],  # kept so `pip install mate-kd[plots]` still works: matplotlib is in the core install now
+        "tracking": ["tensorboard>=2.10"],  # --report_to tensorboard; W&B: pip install wandb
     },
     entry_points={"console_scripts": ["mate-kd=mate_kd.cli:main"]},
 )

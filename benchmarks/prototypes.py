@@ -1,7 +1,5 @@
 """Prototypes of optimisations not (yet) in the package, to measure their gain before building them.
 
-* `compile_models`: `nn.Module.compile` in place on the three models (same objects, so the
-  package's objective and update functions run unchanged).
 * `categorical_sample_ids`: the package's earlier sampler of x' (`Categorical.sample`, one random
   number per vocabulary entry), kept to measure its replacement (inverse CDF) in one run.
 """
@@ -14,15 +12,6 @@ from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
-
-from mate_kd.objectives import MateKD
-
-
-def compile_models(objective: MateKD) -> None:
-    """Compile teacher, student and generator in place (dynamic shapes: batches are dynamically padded)."""
-    for model in (objective.teacher, objective.bare_student, objective.bare_generator):
-        if model is not None:
-            model.compile(dynamic=True)
 
 
 def categorical_sample_ids(logits: Tensor) -> Tensor:

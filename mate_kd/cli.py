@@ -33,7 +33,7 @@ def _train(argv: Sequence[str]) -> None:
     if args.push_to_hub:
         from .hub import check_can_push
         repo_id = check_can_push(args)  # before training: an upload that cannot work is refused now
-    results = train(args)
+    results = train(args, argv)
     if args.do_predict:
         from .predict import predict
         predict(_for_best(args))

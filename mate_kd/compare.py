@@ -35,7 +35,11 @@ METHODS: dict[str, tuple[str, list[str]]] = {
 }
 #: Flags the runner sets itself; passing them through would break the campaign's layout.
 OWN_FLAGS = ("--method", "--model_name_or_path", "--teacher_path", "--generator_path", "--task_name", "--data_dir",
-             "--output_dir", "--seed", "--train_file", "--validation_file", "--test_file")
+             "--output_dir", "--seed", "--train_file", "--validation_file", "--test_file", "--run_name")
+#: Flags that cannot work for a campaign's runs (--report_to does: each run reports under its own --run_name).
+NO_HUB = ("--push_to_hub", "--hub_model_id", "--hub_private_repo")
+#: Settings that do not make a finished run another run.
+NOT_COMPARED = ("overwrite_output_dir", "resume_from_checkpoint", "report_to", "run_name")
 DONE_FILE = "eval_results.json"
 WALL_FILE = "compare_run.json"
 
@@ -87,6 +91,11 @@ def _check_flags(flags: Sequence[str], where: str) -> None:
     if own:
         raise ConfigError(f"{where} sets {own}, which the comparison runner sets itself for each run; remove them "
                           "(use --tasks, --methods, --seeds, --student_init, --teacher, --generator).")
+    hub = sorted({f.split("=")[0] for f in flags if f.split("=")[0] in NO_HUB})
+    if hub:
+        raise ConfigError(f"{where} sets {hub}, but a comparison trains many students and uploads none of them; "
+                          "remove them and upload the one you choose afterwards with `hf upload REPO "
+                          "OUTPUT_DIR/runs/TASK/METHOD/seedN/best` (its README.md is the model card).")
 
 
 def validate(c: Campaign) -> Campaign:
@@ -143,7 +152,8 @@ def run_argv(c: Campaign, task: TaskSpec, method: str, seed: int, teacher: Optio
     base, variant = METHODS[method]
     argv = ["--method", base, "--model_name_or_path", c.student_init, "--task_name", task.name,
             "--data_dir", task_dir(c, task), "--output_dir", run_dir(c, task, method, seed), "--seed", str(seed),
-            "--evaluate_during_training", "--overwrite_output_dir"]
+            "--evaluate_during_training", "--overwrite_output_dir",
+            "--run_name", f"{task.dir_name}-{method}-seed{seed}"]
     if base != "finetune":
         argv += ["--teacher_path", teacher]
     if base == "mate-kd":
@@ -155,7 +165,7 @@ def _train(argv: list[str]) -> dict:
     from .config import parse_args
     from .loop import train
 
-    return train(parse_args(argv, training=True))
+    return train(parse_args(argv, training=True), argv)
 
 
 def _read_json(path: str) -> Optional[dict]:
@@ -187,7 +197,7 @@ def check_same_settings(out: str, argv: list[str]) -> None:
         recorded = yaml.safe_load(f) or {}
     wanted = parse_args(argv, training=True).to_dict()
     differ = sorted(k for k in recorded.keys() & wanted.keys()
-                    if k not in ("overwrite_output_dir", "resume_from_checkpoint")
+                    if k not in NOT_COMPARED
                     and _comparable(recorded[k]) != _comparable(wanted[k]))
     if differ:
         details = ", ".join(f"{k}: {recorded[k]!r} there, {wanted[k]!r} now" for k in differ)
@@ -209,7 +219,8 @@ def prepare_teacher(c: Campaign, task: TaskSpec) -> Optional[dict]:
     if c.teacher_init:
         argv = ["--method", "finetune", "--model_name_or_path", c.teacher_init, "--task_name", task.name,
                 "--data_dir", task_dir(c, task), "--output_dir", out, "--seed", str(c.teacher_seed),
-                "--evaluate_during_training", "--overwrite_output_dir"] + c.train_flags + c.teacher_args
+                "--evaluate_during_training", "--overwrite_output_dir", "--run_name", f"{task.dir_name}-teacher"] \
+            + c.train_flags + c.teacher_args
         if _read_json(os.path.join(out, DONE_FILE)) is None:
             print(f"[compare] fine-tuning the {task.dir_name} teacher from {c.teacher_init} into {out}", flush=True)
             _train_resumable(argv, out)

@@ -22,6 +22,12 @@ Method = Literal["mate-kd", "kd", "finetune"]
 Divergence = Literal["soft_ce", "kl", "mse"]
 Precision = Literal["no", "fp16", "bf16"]
 Optimizer = Literal["adamw_torch_fused", "adamw_torch"]
+#: transformers' get_scheduler names that need nothing beyond warm-up and length (reduce_lr_on_plateau and greedy
+#: step on a metric, cosine_with_min_lr and warmup_stable_decay need settings of their own).
+Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                    "inverse_sqrt"]
+GeneratorScheduler = Literal["constant", "linear"]
+ReportTo = Literal["none", "tensorboard", "wandb", "all"]
 
 #: Loss weights (ce, kd, adv) per method when the user gives none.
 DEFAULT_WEIGHTS = {"mate-kd": (1 / 3, 1 / 3, 1 / 3), "kd": (0.5, 0.5, 0.0), "finetune": (1.0, 0.0, 0.0)}
@@ -74,9 +80,14 @@ class RunArgs:
     do_train: bool = _f(False, "Train (the train command implies it).")
     do_eval: bool = _f(False, "Evaluate on dev after training (the train command always does).")
     do_predict: bool = _f(False, "Write GLUE submission files for the test split after training.")
-    evaluate_during_training: bool = _f(False, "Evaluate on dev every logging_steps and keep the best student.")
+    evaluate_during_training: bool = _f(False, "Evaluate on dev every eval_steps and keep the best student.")
     method: Method = _f("mate-kd", "mate-kd, kd (CE + D on clean text) or finetune (CE only).")
     seed: int = _f(42, "Random seed.")
+
+    # Tracking
+    report_to: ReportTo = _f("none", "Also send every log.jsonl event to TensorBoard (OUTPUT_DIR/runs/RUN_NAME), "
+                                     "Weights & Biases, or all of them that are installed (accelerate's trackers).")
+    run_name: Optional[str] = _f(None, "Name of the run in TensorBoard and W&B (default: the output directory's name).")
 
     # Hub
     push_to_hub: bool = _f(False, "Upload best/ (with its model card) to the Hugging Face Hub after training.")
@@ -97,8 +108,13 @@ class RunArgs:
     max_steps: int = _f(-1, "If > 0: stop after this many student updates (overrides epochs).")
     warmup_steps: int = _f(0, "Linear warm-up length in student updates.")
     warmup_ratio: float = _f(0.0, "Warm-up as a fraction of student updates (used when warmup_steps is 0).")
-    gradient_accumulation_steps: int = _f(1, "Only 1 is supported: the n_G/n_S alternation counts batches.")
-    logging_steps: int = _f(500, "Log (and evaluate, with evaluate_during_training) every N student updates.")
+    lr_scheduler_type: Scheduler = _f("linear", "Student learning-rate schedule over its updates (transformers' "
+                                                "get_scheduler names).")
+    gradient_accumulation_steps: int = _f(1, "Micro-batches per update, student and generator alike: n_G, n_S, "
+                                             "--max_steps, the schedules and checkpoints count updates.")
+    logging_steps: int = _f(500, "Log every N student updates.")
+    eval_steps: Optional[int] = _f(None, "With --evaluate_during_training: evaluate every N student updates "
+                                         "(default: --logging_steps).")
     save_steps: int = _f(500, "Checkpoint every N student updates (0 = never).")
     save_total_limit: int = _f(2, "Checkpoints kept (the newest).")
     resume_from_checkpoint: Optional[str] = _f(None, "A checkpoint directory, or `latest` (newest in output_dir).")
@@ -111,6 +127,8 @@ class RunArgs:
     n_generator_steps: int = _f(10, "Generator batches per cycle (0 = generator sampling without adversarial updates).")
     n_student_steps: int = _f(100, "Student batches per cycle.")
     generator_learning_rate: float = _f(5e-7, "Generator AdamW learning rate.")
+    generator_lr_scheduler_type: GeneratorScheduler = _f("constant", "Generator learning-rate schedule: constant, or "
+                                                                     "linear decay to 0 over its updates.")
     generator_max_grad_norm: float = _f(5.0, "Generator gradient-norm clip.")
     gumbel_temperature: float = _f(1.0, "Straight-through Gumbel-softmax temperature.")
     kd_temperature: float = _f(1.0, "Temperature of the teacher-student divergence.")
@@ -134,6 +152,10 @@ class RunArgs:
     no_cuda: bool = _f(False, "Run on CPU even when a GPU is present.")
     local_rank: int = _f(-1, "Accepted for compatibility; use accelerate launch or torchrun.")
     dataloader_num_workers: int = _f(0, "Data loader worker processes.")
+    torch_compile: bool = _f(False, "torch.compile the student, the teacher and the generator's encoder (slower on "
+                                    "CPU: docs/performance.md).")
+    torch_compile_backend: Optional[str] = _f(None, "torch.compile backend (default inductor); giving one turns "
+                                                    "--torch_compile on, as in transformers.")
 
     def weights(self) -> tuple[float, float, float]:
         """(ce, kd, adv) loss weights after method defaults."""
@@ -203,6 +225,7 @@ RANGES: dict[str, Range] = {
     "warmup_ratio": Range(0, 1, meaning="a fraction of the student updates"),
     "gradient_accumulation_steps": Range(1),
     "logging_steps": Range(1),
+    "eval_steps": Range(1, meaning="student updates; leave it out to evaluate every --logging_steps"),
     "save_steps": Range(0, meaning="0 never saves a checkpoint"),
     "save_total_limit": Range(1, meaning="the newest N checkpoints are kept; to write none, pass --save_steps 0"),
     "skip_nonfinite_steps": Range(0),
@@ -260,6 +283,13 @@ def validate(args: RunArgs, *, training: bool, origin: Optional[Mapping[str, str
         raise ConfigError(f"{flag} only applies to an upload: add --push_to_hub, or drop {flag}.")
     if args.push_to_hub and not training:
         raise ConfigError("--push_to_hub uploads the best student of a training run: use it with `mate-kd train`.")
+    if training:
+        from .tracking import check_report_to
+        check_report_to(args)
+        if args.torch_compile_backend is not None:
+            args.torch_compile = True
+            from .compiled import check_backend
+            check_backend(args.torch_compile_backend)
     if not args.model_name_or_path:
         raise ConfigError("--model_name_or_path is required (the student, or the model to evaluate).")
     if not args.output_dir:
@@ -270,9 +300,9 @@ def validate(args: RunArgs, *, training: bool, origin: Optional[Mapping[str, str
                               "(make one with: mate-kd train --method finetune).")
         if args.method == "mate-kd" and not args.generator_path:
             raise ConfigError("--method mate-kd needs --generator_path, a masked-LM with the same vocabulary.")
-        if args.gradient_accumulation_steps != 1:
-            raise ConfigError("--gradient_accumulation_steps must be 1: use a larger --per_device_train_batch_size "
-                              "or more processes; the n_G/n_S alternation counts batches.")
+        if args.eval_steps is not None and not args.evaluate_during_training:
+            raise ConfigError(f"--eval_steps {args.eval_steps} sets how often --evaluate_during_training evaluates: "
+                              "add --evaluate_during_training, or drop --eval_steps.")
         if not any(args.weights()):
             raise ConfigError(f"Every loss weight of --method {args.method} is 0 (ce, kd, adv = "
                               f"{', '.join(f'{w:g}' for w in args.weights())}), so the student would not learn: give "

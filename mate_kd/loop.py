@@ -1,8 +1,10 @@
-"""The training loop: n_G generator batches, then n_S student batches, repeating, on accelerate.
+"""The training loop: n_G generator updates, then n_S student updates, repeating, on accelerate.
 
 Fine-tuning and plain KD are this loop with the generator off (n_G counts as 0). The student's
 learning-rate schedule counts student updates only (the released code also counted generator
-batches, so its student LR ended near 9% of peak).
+batches, so its student LR ended near 9% of peak). With --gradient_accumulation_steps N every
+update, generator or student, is N micro-batches; n_G, n_S, --max_steps, the schedules, logging,
+evaluation and checkpoints all count updates.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import copy
 import json
 import math
 import os
+import shlex
 import signal
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 import torch
 from accelerate import Accelerator
@@ -25,19 +29,22 @@ from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 
 from . import config as config_mod
+from . import tracking
 from .checkpoint import (CHECKPOINTS, checkpoint_path, load_checkpoint, resolve_resume, save_checkpoint, save_model,
                          set_rng_state)
+from .compiled import compile_models
 from .config import RunArgs
 from .data import EncodedSplit, make_loader
 from .errors import ConfigError, MateKDError
 from .evaluation import evaluate
 from .lock import OutputDirLock
+from .model_card import write_model_card
 from .models import forward_inputs
 from .objectives import MateKD, Settings
-from .optim import make_accelerator, make_optimizer
+from .optim import make_accelerator, make_optimizer, make_scheduler
+from .plot import plot_run
 from .probe import AdversaryProbe, maybe_probe
 from .pipeline import Models, encode_split, load_models, prepare_output_dir, resolve_task, special_token_ids
 from .tasks import TaskSpec
@@ -54,6 +61,11 @@ def count_student_updates(total_batches: int, n_generator: int, n_student: int) 
     return full * n_student + max(0, rest - n_generator)
 
 
+def count_generator_updates(student_updates: int, n_generator: int, n_student: int) -> int:
+    """Generator updates in a run that stops right after its `student_updates`-th student update."""
+    return math.ceil(student_updates / n_student) * n_generator
+
+
 def _all_finite(loss: Tensor, accelerator: Accelerator) -> bool:
     """Whether every process's loss is finite (one sync; only used with --skip_nonfinite_steps)."""
     return bool(accelerator.reduce(torch.isfinite(loss.detach()).float(), "min"))
@@ -66,28 +78,56 @@ def _loss_scale(accelerator: Accelerator) -> Optional[float]:
     return accelerator.scaler.get_scale() if accelerator.scaler is not None else None
 
 
-def generator_update(objective: MateKD, batch: dict[str, Tensor], accelerator: Accelerator,
-                     optimizer: torch.optim.Optimizer, max_grad_norm: float, skip_nonfinite: bool = False) -> Tensor:
-    """One maximisation step: only the generator moves (the student's weights need no gradient)."""
+Batch = dict[str, Tensor]
+
+
+def accumulate(model: torch.nn.Module, batches: Sequence[Batch], accelerator: Accelerator,
+               loss_of: Callable[[Batch], tuple[Tensor, dict[str, Tensor]]]) -> tuple[Tensor, dict[str, Tensor]]:
+    """Backward over an update's micro-batches, each loss weighted by its share of the update's examples, so the
+    gradient is that of one batch holding them all (also for a shorter last update of an epoch); under DDP the
+    gradients are synchronised at the last micro-batch only. Returns the update's loss and terms, detached.
+
+    By hand rather than `accelerator.accumulate`: that counts every backward into one step counter, which the
+    generator's and the student's updates would share, and divides by N even when an update has fewer."""
+    total = sum(len(b["input_ids"]) for b in batches)
+    loss_sum, term_sums = 0.0, {}
+    for i, batch in enumerate(batches):
+        share = len(batch["input_ids"]) / total
+        with accelerator.no_sync(model) if i < len(batches) - 1 else nullcontext():
+            with accelerator.autocast():
+                loss, terms = loss_of(batch)
+            accelerator.backward(loss * share)
+        loss_sum = loss_sum + share * loss.detach()
+        for name, value in terms.items():
+            term_sums[name] = term_sums.get(name, 0) + share * value.detach()
+    return loss_sum, term_sums
+
+
+def generator_update(objective: MateKD, batches: Sequence[Batch], accelerator: Accelerator,
+                     optimizer: torch.optim.Optimizer, scheduler: LRScheduler, max_grad_norm: float,
+                     skip_nonfinite: bool = False) -> Tensor:
+    """One maximisation step over the update's micro-batches: only the generator moves (the student's weights need
+    no gradient)."""
     objective.bare_student.requires_grad_(False)
-    with accelerator.autocast():
-        loss = objective.generator_loss(batch)
-    accelerator.backward(loss)
+    loss, _ = accumulate(objective.generator, batches, accelerator, lambda b: (objective.generator_loss(b), {}))
     objective.bare_student.requires_grad_(True)
     if not skip_nonfinite or _all_finite(loss, accelerator):
         accelerator.clip_grad_norm_(objective.generator.parameters(), max_grad_norm)
+        scale = _loss_scale(accelerator)
         optimizer.step()
+        if scale is None or _loss_scale(accelerator) >= scale:  # lowered: the grad scaler skipped the step
+            scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return loss.detach()
+    return loss
 
 
-def student_update(objective: MateKD, batch: dict[str, Tensor], accelerator: Accelerator,
+def student_update(objective: MateKD, batches: Sequence[Batch], accelerator: Accelerator,
                    optimizer: torch.optim.Optimizer, scheduler: LRScheduler, max_grad_norm: float,
-                   skip_nonfinite: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
-    """One minimisation step: only the student moves."""
-    with accelerator.autocast():
-        loss, terms = objective.student_loss(batch)
-    accelerator.backward(loss)
+                   skip_nonfinite: bool = False) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
+    """One minimisation step over the update's micro-batches: only the student moves. Also returns the counts of
+    masked and replaced tokens in x' (objective.student_loss)."""
+    stats: dict[str, Tensor] = {}
+    loss, terms = accumulate(objective.student, batches, accelerator, lambda b: objective.student_loss(b, stats))
     if not skip_nonfinite or _all_finite(loss, accelerator):
         accelerator.clip_grad_norm_(objective.student.parameters(), max_grad_norm)
         scale = _loss_scale(accelerator)
@@ -95,12 +135,13 @@ def student_update(objective: MateKD, batch: dict[str, Tensor], accelerator: Acc
         if scale is None or _loss_scale(accelerator) >= scale:  # lowered: the grad scaler skipped the step
             scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    return loss.detach(), {k: v.detach() for k, v in terms.items()}
+    return loss, terms, stats
 
 
 @dataclass
 class Progress:
-    """Counters of a run; `batches` is the position in the n_G/n_S cycle. Saved in checkpoints."""
+    """Counters of a run; `batches` counts the loader's (micro-)batches, the updates place the run in the n_G/n_S
+    cycle. Saved in checkpoints."""
 
     batches: int = 0
     student_updates: int = 0
@@ -116,7 +157,8 @@ class NonFiniteLoss(MateKDError):
 
 
 class Window:
-    """Loss sums between two log events, kept as tensors so the hot loop never syncs.
+    """Loss sums (and the counts behind shares) between two log events, kept as tensors so the hot loop never
+    syncs.
 
     It also remembers, per term, the first update whose value was NaN/inf (-1: none).
     """
@@ -125,7 +167,13 @@ class Window:
         self.sums: dict[str, Tensor] = {}
         self.counts: dict[str, int] = {}
         self.first_bad: dict[str, Tensor] = {}
+        self.shares: dict[str, tuple[Tensor, Tensor]] = {}
         self.examples, self.start = 0, time.perf_counter()
+
+    def add_share(self, name: str, part: Tensor, whole: Tensor) -> None:
+        """Counts of a share logged as sum(part) / sum(whole) over the window."""
+        old_part, old_whole = self.shares.get(name, (0, 0))
+        self.shares[name] = (old_part + part, old_whole + whole)
 
     def add(self, name: str, value: Tensor, step: int) -> None:
         value = value.detach()
@@ -150,6 +198,7 @@ class Window:
 
     def flush(self) -> dict[str, float]:
         out = {f"loss_{k}": (v / self.counts[k]).item() for k, v in self.sums.items()}
+        out.update({k: (part / whole.clamp(min=1)).item() for k, (part, whole) in self.shares.items()})
         out["examples_per_s"] = self.examples / max(time.perf_counter() - self.start, 1e-9)
         self.__init__()
         return out
@@ -173,6 +222,7 @@ class Run:
     total_updates: int
     sampler_generator: torch.Generator
     probe: Optional[AdversaryProbe] = None
+    generator_scheduler: Optional[LRScheduler] = None
 
 
 @torch.no_grad()
@@ -235,18 +285,23 @@ def build_run(args: RunArgs) -> Run:
             generator = generator.to(accelerator.device).requires_grad_(False)
     teacher = models.teacher.to(accelerator.device) if models.teacher is not None else None
 
+    updates_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
     if args.max_steps > 0:
         total_updates = args.max_steps
     else:
-        total_updates = count_student_updates(int(args.num_train_epochs * len(train_loader)), n_generator,
+        total_updates = count_student_updates(int(args.num_train_epochs * updates_per_epoch), n_generator,
                                               args.n_student_steps)
     if total_updates < 1:
-        raise ConfigError(f"No student update would run: {len(train_loader)} batches per epoch x "
-                          f"{args.num_train_epochs} epochs with {n_generator} generator batches before every "
-                          f"{args.n_student_steps} student batches. Pass --max_steps, more --num_train_epochs, or a "
-                          "smaller --n_generator_steps.")
+        raise ConfigError(f"No student update would run: {updates_per_epoch} updates per epoch x "
+                          f"{args.num_train_epochs} epochs with {n_generator} generator updates before every "
+                          f"{args.n_student_steps} student updates. Pass --max_steps, more --num_train_epochs, or a "
+                          "smaller --n_generator_steps (or --gradient_accumulation_steps).")
     warmup = args.warmup_steps or int(args.warmup_ratio * total_updates)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_updates)
+    scheduler = make_scheduler(optimizer, args.lr_scheduler_type, warmup, total_updates)
+    generator_scheduler = None
+    if generator_optimizer is not None:
+        generator_scheduler = make_scheduler(generator_optimizer, args.generator_lr_scheduler_type, 0,
+                                             count_generator_updates(total_updates, n_generator, args.n_student_steps))
     ce, kd, adv = args.weights()
     cache = None
     if teacher is not None and kd > 0 and args.cache_teacher_logits:
@@ -266,8 +321,10 @@ def build_run(args: RunArgs) -> Run:
         probe = maybe_probe(objective, frozen, probe_loader, accelerator, args.adversary_probe_samples)
     # Every process built the same models from `seed`; from here on each draws its own masks and Gumbel noise.
     set_seed(args.seed + accelerator.process_index)
+    if args.torch_compile:  # after the probe's copy of the generator, which stays eager
+        compile_models(objective.bare_student, teacher, objective.bare_generator, args.torch_compile_backend)
     return Run(args, accelerator, task, models, objective, train_loader, eval_loaders, optimizer, scheduler,
-               generator_optimizer, n_generator, total_updates, sampler_generator, probe)
+               generator_optimizer, n_generator, total_updates, sampler_generator, probe, generator_scheduler)
 
 
 class SetupInterrupted(BaseException):
@@ -339,11 +396,15 @@ class StopRequested:
 
 class Session:
     """A run's bookkeeping around the two updates: counters, the log, dev evaluation and the best student,
-    checkpoints, the progress bar. `train` calls its methods; their order is the loop's."""
+    checkpoints, the trackers, the progress bar, and at the end the model cards and curves.png. `train` calls its
+    methods; their order is the loop's. As a context manager it closes the trackers on every exit.
 
-    def __init__(self, run: Run, resume: Optional[str]) -> None:
+    `command` is the training command line, for the model cards."""
+
+    def __init__(self, run: Run, resume: Optional[str], command: str) -> None:
         args, accelerator = run.args, run.accelerator
         self.run, self.args, self.accelerator, self.out = run, args, accelerator, args.output_dir
+        self.command, self.eval_steps = command, args.eval_steps or args.logging_steps
         self.selection = args.metric_for_best_model or run.task.selection_metric
         if self.selection not in run.task.metrics:
             raise ConfigError(f"--metric_for_best_model {self.selection} is not a metric of {run.task.name}: choose "
@@ -362,9 +423,11 @@ class Session:
         self.last_checkpoint, self.updated = resume, False
         if resume:
             self._restore(resume)
+        resumed_at = self.progress.student_updates if resume else None
         if accelerator.is_main_process:
             config_mod.dump(args, os.path.join(self.out, "run_config.yaml"))
-            self._start_log(self.progress.student_updates if resume else None)
+            self._start_log(resumed_at)
+        self.trackers = tracking.Trackers(args, self.settings, resumed_at, accelerator.is_main_process)
         self.bar = tqdm(total=run.total_updates, initial=self.progress.student_updates, desc=f"train {args.method}",
                         disable=not accelerator.is_local_main_process)
 
@@ -376,6 +439,7 @@ class Session:
         run.scheduler.load_state_dict(state["scheduler"])
         if run.generator_optimizer is not None:
             run.generator_optimizer.load_state_dict(state["generator_optimizer"])
+            run.generator_scheduler.load_state_dict(state["generator_scheduler"])
         if self.accelerator.scaler is not None and "scaler" in state:
             self.accelerator.scaler.load_state_dict(state["scaler"])
         self.epoch_order, self.rng = state["epoch_order"], state["rng"]
@@ -389,9 +453,16 @@ class Session:
         with open(self.log_path, "w", encoding="utf-8") as f:
             f.writelines(kept)
 
-    def batches(self) -> Iterator[dict[str, Tensor]]:
-        """Training batches from where the run stands (mid-epoch after a resume) until the last student update."""
-        run, p = self.run, self.progress
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.trackers.finish()
+
+    def batches(self) -> Iterator[list[Batch]]:
+        """The micro-batches of each update, from where the run stands (mid-epoch after a resume) until the last
+        student update: --gradient_accumulation_steps of them, the last update of an epoch taking what is left."""
+        run, p, per_update = self.run, self.progress, self.args.gradient_accumulation_steps
         while p.student_updates < run.total_updates:
             run.sampler_generator.set_state(self.epoch_order)
             done_in_epoch = p.batches - p.epoch * self.batches_per_epoch
@@ -402,19 +473,29 @@ class Session:
                 self.rng = None
             loader = self.accelerator.skip_first_batches(run.train_loader, done_in_epoch) if done_in_epoch \
                 else run.train_loader
+            group = []
             for batch in loader:
                 if self.rng is not None:
                     set_rng_state(self.rng)
                     self.rng = None
-                yield batch
-                if p.student_updates >= run.total_updates:
-                    return
+                group.append(batch)
+                if len(group) == per_update:
+                    yield group
+                    group = []
+                    if p.student_updates >= run.total_updates:
+                        return
+            if group:
+                yield group
 
     def generator_turn(self) -> bool:
-        return is_generator_batch(self.progress.batches, self.run.n_generator, self.args.n_student_steps)
+        p = self.progress
+        return is_generator_batch(p.generator_updates + p.student_updates, self.run.n_generator,
+                                  self.args.n_student_steps)
 
-    def record(self, batch: dict[str, Tensor], terms: dict[str, Tensor], student: bool) -> None:
-        """Count the update and add its loss terms to the log window (no sync unless skipping non-finite steps)."""
+    def record(self, batches: list[Batch], terms: dict[str, Tensor], student: bool,
+               stats: Optional[dict[str, Tensor]] = None) -> None:
+        """Count the update and add its loss terms (and the share of masked tokens the generator replaced, from
+        `stats`) to the log window (no sync unless skipping non-finite steps)."""
         p = self.progress
         if student:
             p.student_updates += 1
@@ -431,16 +512,23 @@ class Session:
         else:
             for name, value in terms.items():
                 self.window.add(name, value, p.student_updates)
-        self.window.examples += len(batch["input_ids"]) * self.accelerator.num_processes
-        p.batches += 1
+        if stats:
+            self.window.add_share("generator_replaced", stats["replaced"], stats["masked"])
+        self.window.examples += sum(len(b["input_ids"]) for b in batches) * self.accelerator.num_processes
+        p.batches += len(batches)
         self.updated = student
 
     def after_batch(self, stop: "StopRequested") -> None:
-        """Log (and evaluate), close the epoch, obey a signal, save: in that order, as the schedule says."""
+        """Log, evaluate, close the epoch, obey a signal, save: in that order, as the schedule says."""
         p, args = self.progress, self.args
         at_update = lambda every: self.updated and every > 0 and p.student_updates % every == 0  # noqa: E731
-        if at_update(args.logging_steps) or (self.updated and p.student_updates == self.run.total_updates):
-            self.log_window()
+        last = self.updated and p.student_updates == self.run.total_updates
+        event = self.window_event() if at_update(args.logging_steps) or last else {}
+        if args.evaluate_during_training and at_update(self.eval_steps) and not last:
+            event.update(self.evaluation())
+        if event:
+            self.log({"step": p.student_updates, "generator_steps": p.generator_updates,
+                      "epoch": p.batches / self.batches_per_epoch, **event})
         if p.batches == (p.epoch + 1) * self.batches_per_epoch:
             p.epoch += 1
             self.epoch_order = self.run.sampler_generator.get_state()
@@ -449,24 +537,28 @@ class Session:
         if at_update(args.save_steps):
             self.last_checkpoint = self.checkpoint()
 
-    def log_window(self) -> None:
-        run, p = self.run, self.progress
+    def window_event(self) -> dict:
+        """Learning rates and the window's mean losses, replaced share and examples/s."""
+        run = self.run
         self.window.check_finite(self.last_checkpoint)
-        event = {"step": p.student_updates, "generator_steps": p.generator_updates,
-                 "epoch": p.batches / self.batches_per_epoch, "lr": run.scheduler.get_last_lr()[0],
-                 **self.window.flush()}
+        event = {"lr": run.scheduler.get_last_lr()[0], **self.window.flush()}
         if run.generator_optimizer is not None:
             event["generator_lr"] = run.generator_optimizer.param_groups[0]["lr"]
-        if self.args.evaluate_during_training and p.student_updates < run.total_updates:
-            event["eval"] = self.evaluate_and_keep_best()
-            if run.probe is not None:
-                event["adversary"] = run.probe.measure()
-        self.log(event)
+        return event
+
+    def evaluation(self) -> dict:
+        """Dev metrics (keeping the best student) and, with --adversary_probe_samples, the probe's numbers."""
+        event = {"eval": self.evaluate_and_keep_best()}
+        if self.run.probe is not None:
+            event["adversary"] = self.run.probe.measure()
+        return event
 
     def log(self, event: dict) -> None:
+        """One line of log.jsonl, and the same numbers to the trackers."""
         if self.accelerator.is_main_process:
             with open(self.log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(event) + "\n")
+            self.trackers.log(event)
 
     def evaluate_and_keep_best(self) -> dict:
         run, p = self.run, self.progress
@@ -487,6 +579,7 @@ class Session:
                          "epoch_order": self.epoch_order}
         if run.generator_optimizer is not None:
             trainer_state["generator_optimizer"] = run.generator_optimizer.state_dict()
+            trainer_state["generator_scheduler"] = run.generator_scheduler.state_dict()
         if accelerator.scaler is not None:
             trainer_state["scaler"] = accelerator.scaler.state_dict()
         save_checkpoint(path, models=self.trained, trainer_state=trainer_state, progress=asdict(self.progress),
@@ -504,7 +597,8 @@ class Session:
         raise SystemExit(128 + signum)
 
     def finish(self) -> dict:
-        """Final evaluation, final/ and generator/ saved, eval_results.json written; returns its contents."""
+        """Final evaluation, final/ and generator/ saved, eval_results.json written, then the model cards of best/
+        and final/ and curves.png; returns the contents of eval_results.json."""
         run, p, accelerator = self.run, self.progress, self.accelerator
         final = self.evaluate_and_keep_best()
         event = {"step": p.student_updates, "final_eval": final, "best_step": p.best_eval["step"]}
@@ -520,9 +614,21 @@ class Session:
                 save_model(self.trained["generator"], tokenizer, os.path.join(self.out, "generator"))
             with open(os.path.join(self.out, "eval_results.json"), "w", encoding="utf-8") as f:
                 json.dump(results, f, indent=2)
+            for name, result in (("best", p.best_eval), ("final", results["final"])):
+                write_model_card(os.path.join(self.out, name), self.args, run.task, result["metrics"], self.command,
+                                 step=result["step"])
+            self.plot()
         accelerator.wait_for_everyone()
         return results
 
+    def plot(self) -> None:
+        """curves.png; a drawing that fails costs only the picture (everything else is written by now)."""
+        try:
+            plot_run(self.out)
+        except Exception as err:  # noqa: BLE001 -- matplotlib's errors share no base class
+            warnings.warn(f"{self.out}/curves.png was not drawn ({type(err).__name__}: {err}); the run's results are "
+                          f"saved. Draw it later with `mate-kd plot {self.out} --output {self.out}/curves.png`.",
+                          stacklevel=2)
 
 @contextmanager
 def claimed_output_dir(args: RunArgs, resume: Optional[str], accelerator: Accelerator) -> Iterator[None]:
@@ -536,7 +642,8 @@ def claimed_output_dir(args: RunArgs, resume: Optional[str], accelerator: Accele
             lock.acquire()
             # Resuming writes into its own run; `latest` before the first checkpoint may restart a run that left
             # only its log behind, but never overwrites a finished one.
-            leftovers = {"run_config.yaml", "log.jsonl", CHECKPOINTS} if args.resume_from_checkpoint else set()
+            leftovers = {"run_config.yaml", "log.jsonl", CHECKPOINTS, tracking.LOG_DIR} \
+                if args.resume_from_checkpoint else set()
             prepare_output_dir(args.output_dir, args.overwrite_output_dir or resume is not None, leftovers)
         except MateKDError as err:
             lock.release()
@@ -551,8 +658,11 @@ def claimed_output_dir(args: RunArgs, resume: Optional[str], accelerator: Accele
         lock.release()
 
 
-def train(args: RunArgs) -> dict:
-    """Run one training job end to end (or resume one); returns the contents of eval_results.json."""
+def train(args: RunArgs, command: Optional[Sequence[str]] = None) -> dict:
+    """Run one training job end to end (or resume one); returns the contents of eval_results.json.
+
+    `command` is the argv of `mate-kd train` that gave `args`, for the model cards (default: this process's
+    command line)."""
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
     processes = make_accelerator(args)  # which process this is, before build_run's work
     with StopRequested(args.output_dir, resume, processes.is_main_process) as stop, \
@@ -560,17 +670,19 @@ def train(args: RunArgs) -> dict:
         run = build_run(args)
         run.accelerator.wait_for_everyone()
         stop.start_training()
-        session = Session(run, resume)
+        session = Session(run, resume, shlex.join(sys.argv) if command is None else
+                          shlex.join(["mate-kd", "train", *command]))
         objective, accelerator = run.objective, run.accelerator
-        with session.bar:
-            for batch in session.batches():
-                if session.generator_turn():
-                    loss = generator_update(objective, batch, accelerator, run.generator_optimizer,
-                                            args.generator_max_grad_norm, session.skip)
-                    session.record(batch, {"generator": loss}, student=False)
-                else:
-                    loss, terms = student_update(objective, batch, accelerator, run.optimizer, run.scheduler,
-                                                 args.max_grad_norm, session.skip)
-                    session.record(batch, {"student": loss, **terms}, student=True)
-                session.after_batch(stop)
-        return session.finish()
+        with session:
+            with session.bar:
+                for batches in session.batches():
+                    if session.generator_turn():
+                        loss = generator_update(objective, batches, accelerator, run.generator_optimizer,
+                                                run.generator_scheduler, args.generator_max_grad_norm, session.skip)
+                        session.record(batches, {"generator": loss}, student=False)
+                    else:
+                        loss, terms, stats = student_update(objective, batches, accelerator, run.optimizer,
+                                                            run.scheduler, args.max_grad_norm, session.skip)
+                        session.record(batches, {"student": loss, **terms}, student=True, stats=stats)
+                    session.after_batch(stop)
+            return session.finish()

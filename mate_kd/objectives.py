@@ -106,12 +106,20 @@ class MateKD:
         mask, logits = self._mask_and_fill(generator, batch, generator)
         return mask, perturbed_ids(batch["input_ids"], mask, sample_ids(logits))
 
-    def student_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Weighted CE on x, D on x' and D on x; one student pass over x and x' together."""
+    def student_loss(self, batch: dict[str, Tensor],
+                     stats: Optional[dict[str, Tensor]] = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Weighted CE on x, D on x' and D on x; one student pass over x and x' together.
+
+        With `stats`, the masked tokens (`masked`) and those the generator replaced by another token (`replaced`)
+        are added into it, as tensors: counting them needs no device sync."""
         w, ids, n = self.settings, batch["input_ids"], len(batch["input_ids"])
         with torch.no_grad():
             if w.adv_weight > 0:
-                ids = torch.cat([ids, self.perturbed_ids(batch)[1]])
+                mask, perturbed = self.perturbed_ids(batch)
+                if stats is not None:
+                    stats["masked"] = stats.get("masked", 0) + mask.sum()
+                    stats["replaced"] = stats.get("replaced", 0) + ((perturbed != ids) & mask).sum()
+                ids = torch.cat([ids, perturbed])
             if w.kd_weight > 0 or w.adv_weight > 0:
                 t = self._teacher_logits(batch, ids)
         s = self._logits(self.student, batch, self.bare_student, input_ids=ids)

@@ -1,4 +1,4 @@
-"""The package's one optimizer factory and the accelerator it is used with.
+"""The package's one optimizer factory, the learning-rate schedules of `train`, and the accelerator.
 
 Every trainer in the package (the student and generator of `train`, and `pretrain-generator`)
 builds its AdamW here, so `--optim` means the same everywhere.
@@ -10,6 +10,8 @@ import warnings
 
 import torch
 from accelerate import Accelerator
+from torch.optim.lr_scheduler import LRScheduler
+from transformers import get_scheduler
 
 
 def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device,
@@ -24,6 +26,15 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, devic
     fused = (optim == "adamw_torch_fused" and device.type in ("cpu", "cuda")
              and all(p.is_floating_point() for p in params))
     return torch.optim.AdamW(params, lr=lr, eps=eps, weight_decay=weight_decay, fused=fused or None)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, name: str, warmup: int, updates: int) -> LRScheduler:
+    """transformers' schedule `name` over `updates` optimizer steps, the first `warmup` of them warming up.
+
+    The student's and the generator's schedules each count their own model's updates only (the released code
+    counted the two together: README, "How this differs").
+    """
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=updates)
 
 
 def cpu_has_native(precision: str) -> bool:

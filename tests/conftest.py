@@ -159,3 +159,20 @@ def glue_dir(task: str) -> str:
 @pytest.fixture
 def glue() -> Callable[[str], str]:
     return glue_dir
+
+
+@pytest.fixture(scope="session")
+def no_dropout(tiny_bert, tmp_path_factory) -> dict[str, str]:
+    """The tiny trio with every dropout set to 0, so differently split batches compute the same gradients."""
+    import json
+    import shutil
+
+    root = tmp_path_factory.mktemp("nodrop")
+    out = {}
+    for role, path in tiny_bert.items():
+        shutil.copytree(path, root / role)
+        config = json.loads((root / role / "config.json").read_text())
+        config.update({k: 0.0 for k in config if "dropout" in k and isinstance(config[k], float)})
+        (root / role / "config.json").write_text(json.dumps(config))
+        out[role] = str(root / role)
+    return out

@@ -59,10 +59,32 @@ def test_run_flags_per_method(setup):
     ({"method_args": {"mate-kd-ng0": ["--n_generator_steps", "2"]}}, "fixes --n_generator_steps"),
     ({"tasks": ["MRPC"]}, "No directory for task MRPC"),
     ({"tasks": ["RTE", "rte"]}, "twice"),
+    ({"train_flags": ["--run_name", "x"]}, "sets itself"),
+    ({"train_flags": ["--push_to_hub"]}, "uploads none of them.*hf upload"),
+    ({"teacher_args": ["--hub_model_id=me/teacher"]}, r"\['--hub_model_id'\].*uploads none"),
+    ({"method_args": {"kd": ["--hub_private_repo"]}}, "uploads none"),
 ])
 def test_bad_campaigns_are_refused(setup, change, message):
     with pytest.raises(ConfigError, match=message):
         validate(_campaign(setup, **change))
+
+
+def test_report_to_reaches_every_run_under_its_own_name_and_is_not_a_setting_change(setup, tmp_path):
+    from mate_kd.compare import check_same_settings
+    from mate_kd.config import dump
+
+    c = _campaign(setup, output_dir=str(tmp_path), train_flags=["--report_to", "tensorboard"])
+    task = get_task("RTE")
+    names = {m: parse_args(run_argv(c, task, m, 7, setup["teacher"])) for m in c.methods}
+    assert {m: (a.report_to, a.run_name) for m, a in names.items()} == \
+        {m: ("tensorboard", f"RTE-{m}-seed7") for m in c.methods}
+    out = tmp_path / "finished"
+    out.mkdir()
+    dump(parse_args(run_argv(_campaign(setup, output_dir=str(tmp_path)), task, "kd", 7, setup["teacher"])),
+         str(out / "run_config.yaml"))  # a finished run made without reporting
+    check_same_settings(str(out), run_argv(c, task, "kd", 7, setup["teacher"]))
+    with pytest.raises(ConfigError, match="learning_rate"):
+        check_same_settings(str(out), run_argv(c, task, "kd", 7, setup["teacher"]) + ["--learning_rate", "1e-3"])
 
 
 def test_method_args_must_name_a_method(setup, capsys):

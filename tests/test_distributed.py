@@ -30,20 +30,6 @@ WORKER = str(ROOT / "tests" / "workers" / "ddp_train.py")
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
 
 
-@pytest.fixture(scope="module")
-def no_dropout(tiny_bert, tmp_path_factory) -> dict[str, str]:
-    """The tiny trio with every dropout set to 0, so 1 and 2 processes compute the same gradients."""
-    root = tmp_path_factory.mktemp("nodrop")
-    out = {}
-    for role, path in tiny_bert.items():
-        shutil.copytree(path, root / role)
-        config = json.loads((root / role / "config.json").read_text())
-        config.update({k: 0.0 for k in config if "dropout" in k and isinstance(config[k], float)})
-        (root / role / "config.json").write_text(json.dumps(config))
-        out[role] = str(root / role)
-    return out
-
-
 def flags(models: dict[str, str], out: Path, method: str, batch: int) -> list[str]:
     return ["--method", method, "--model_name_or_path", models["student"], "--teacher_path", models["teacher"],
             "--generator_path", models["generator"], "--task_name", "sst-2", "--data_dir", SST2,

@@ -43,8 +43,8 @@ def test_generator_step_moves_only_the_generator(mate_run, snapshot):
     batch = next(iter(mate_run.train_loader))
     assert "token_type_ids" in batch, "a pair task, so segment ids take part"
     student0, teacher0, generator0 = _states(mate_run, state)
-    loss = generator_update(mate_run.objective, batch, mate_run.accelerator, mate_run.generator_optimizer,
-                            mate_run.args.generator_max_grad_norm)
+    loss = generator_update(mate_run.objective, [batch], mate_run.accelerator, mate_run.generator_optimizer,
+                            mate_run.generator_scheduler, mate_run.args.generator_max_grad_norm)
     student1, teacher1, generator1 = _states(mate_run, state)
     assert torch.isfinite(loss) and loss < 0, "L_G = -D is negative"
     assert same(student0, student1), "the student moved during a generator step"
@@ -61,8 +61,8 @@ def test_student_step_moves_only_the_student(mate_run, snapshot):
     batch = next(iter(mate_run.train_loader))
     student0, teacher0, generator0 = _states(mate_run, state)
     lr_before = mate_run.scheduler.get_last_lr()[0]
-    loss, terms = student_update(mate_run.objective, batch, mate_run.accelerator, mate_run.optimizer,
-                                 mate_run.scheduler, mate_run.args.max_grad_norm)
+    loss, terms, stats = student_update(mate_run.objective, [batch], mate_run.accelerator, mate_run.optimizer,
+                                        mate_run.scheduler, mate_run.args.max_grad_norm)
     student1, teacher1, generator1 = _states(mate_run, state)
     assert set(terms) == {"ce", "kd", "adv"}
     assert loss.item() == pytest.approx(sum(terms.values()).item() / 3, rel=1e-5)
