@@ -81,7 +81,7 @@ def _run(name: str, argv: list[str]) -> dict:
     """One `mate-kd train` run, in this process; returns its results plus the wall time."""
     print(f"\n== {name}: mate-kd train {' '.join(argv)}", flush=True)
     start = time.perf_counter()
-    results = train(parse_args(argv, training=True))
+    results = train(parse_args(argv, training=True), argv)
     results["wall_s"] = time.perf_counter() - start
     return results
 
