@@ -28,7 +28,7 @@ CHECKPOINTS = "checkpoints"
 RESUME_MAY_DIFFER = frozenset({
     "output_dir", "overwrite_output_dir", "resume_from_checkpoint", "save_steps", "save_total_limit",
     "dataloader_num_workers", "do_predict", "do_eval", "per_device_eval_batch_size", "cache_dir", "local_rank",
-    "skip_nonfinite_steps", "logging_steps", "max_eval_samples", "trust_remote_code", "adversary_probe_samples",
+    "skip_nonfinite_steps", "logging_steps", "eval_steps", "max_eval_samples", "trust_remote_code", "adversary_probe_samples",
     "overwrite_cache", "push_to_hub", "hub_model_id", "hub_private_repo", "report_to", "run_name",
 })
 

@@ -111,5 +111,8 @@ def make_loader(split: EncodedSplit, tokenizer: PreTrainedTokenizerBase, batch_s
         sampler = order
     else:
         sampler = SequentialSampler(split)
+    # A DataLoader draws a seed for its workers each time it is iterated: from its own generator here, never from
+    # the global RNG, so that when and how often a run evaluates cannot change the masks and noise it trains with.
+    worker_seeds = torch.Generator().manual_seed(seed + 1)
     return DataLoader(split, batch_size=batch_size, sampler=sampler, collate_fn=collate,
-                      num_workers=num_workers, drop_last=False)
+                      num_workers=num_workers, drop_last=False, generator=worker_seeds)

@@ -466,18 +466,13 @@ class Session:
         while p.student_updates < run.total_updates:
             run.sampler_generator.set_state(self.epoch_order)
             done_in_epoch = p.batches - p.epoch * self.batches_per_epoch
-            if self.rng is not None and not done_in_epoch:
-                # Saved at an epoch boundary: the uninterrupted run started this epoch's loader (which draws a
-                # seed from the global RNG) after the save, so restore before starting it.
+            if self.rng is not None:  # resumed: the checkpoint's RNG states (loaders never draw from them)
                 set_rng_state(self.rng)
                 self.rng = None
             loader = self.accelerator.skip_first_batches(run.train_loader, done_in_epoch) if done_in_epoch \
                 else run.train_loader
             group = []
             for batch in loader:
-                if self.rng is not None:
-                    set_rng_state(self.rng)
-                    self.rng = None
                 group.append(batch)
                 if len(group) == per_update:
                     yield group

@@ -67,18 +67,14 @@ class AdversaryProbe:
 
 
 def probe_batches(loader, device: torch.device, limit: int) -> list[dict[str, Tensor]]:
-    """The first `limit` examples of an (unshuffled) loader, on `device`.
-
-    Starting a DataLoader draws a seed from the global RNG, so it happens under a forked RNG: the run
-    with the probe draws exactly the numbers of the run without it."""
+    """The first `limit` examples of an (unshuffled) loader, on `device`."""
     out, seen = [], 0
-    with torch.random.fork_rng(devices=[]):
-        for batch in loader:
-            take = min(len(batch["input_ids"]), limit - seen)
-            out.append({k: v[:take].to(device) for k, v in batch.items()})
-            seen += take
-            if seen >= limit:
-                break
+    for batch in loader:
+        take = min(len(batch["input_ids"]), limit - seen)
+        out.append({k: v[:take].to(device) for k, v in batch.items()})
+        seen += take
+        if seen >= limit:
+            break
     return out
 
 

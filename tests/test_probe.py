@@ -79,3 +79,16 @@ def test_measure_is_repeatable_and_leaves_the_rng_and_modes_alone(tiny_bert, tmp
     assert torch.equal(torch.get_rng_state(), state)
     assert student.training and generator.training
     assert first["d_adv_current"] == first["d_adv_frozen"]  # nothing trained yet: the same generator
+
+
+def test_evaluation_cadence_does_not_change_training(tiny_bert, tmp_path):
+    """Iterating a loader must not draw from the global RNG: evaluating every 2 or every 3 updates (and with or
+    without the probe) trains the same mate-kd student and generator."""
+    outs = []
+    for every in ("2", "3"):
+        out = tmp_path / every
+        train(parse_args(flags(tiny_bert, out, "--logging_steps", every)))
+        outs.append(out)
+    for name in ("final", "generator"):
+        a, b = (load_file(str(o / name / "model.safetensors")) for o in outs)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
