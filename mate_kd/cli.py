@@ -98,7 +98,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except MateKDError as err:
         print(f"mate-kd {command}: error: {err}", file=sys.stderr)
         return 1
+    finally:
+        close_process_group()
     return 0
+
+
+def close_process_group() -> None:
+    """End a torchrun/accelerate process group before the interpreter exits: left to shutdown, gloo's threads
+    can abort the process (SIGABRT, "terminate called without an active exception") after a finished run."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -330,3 +330,16 @@ def test_per_gpu_train_batch_size_sets_the_batch(tiny_bert, tmp_path):
                                 "--task_name", "sst-2", "--data_dir", str(GLUE / "SST-2"), "--output_dir",
                                 str(tmp_path / "o"), "--per_gpu_train_batch_size", "3"]))
     assert [len(b["input_ids"]) for b in run.train_loader] == [3, 3, 3, 1]
+
+
+def test_a_command_ends_the_process_group_it_ran_in(tmp_path):
+    """Under torchrun the process group is closed before exit (gloo left to shutdown can abort the process)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        assert main(["train"]) == 1  # refused (no data), and still the group is closed
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -38,7 +38,7 @@ objective = runs[0].objective
 
 
 def checksum(model):
-    return float(sum(p.double().sum() for p in model.parameters())) if model is not None else None
+    return float(sum(p.detach().double().sum() for p in model.parameters())) if model is not None else None
 
 
 mine = {"student": checksum(objective.bare_student), "generator": checksum(objective.bare_generator),
@@ -50,3 +50,4 @@ if dist.get_rank() == 0:
         json.dump({"world_size": dist.get_world_size(), "student": [g["student"] for g in gathered],
                    "generator": [g["generator"] for g in gathered], "results": results,
                    "draws": [g["draws"] for g in gathered]}, f)
+dist.destroy_process_group()  # before exit, as mate_kd.cli does (gloo's threads may abort at shutdown)
