@@ -72,24 +72,43 @@ def _runs(root: str, campaign: str, task: str, method: str) -> list[str]:
     return sorted(glob.glob(f"{root}/{campaign}/runs/{task}/{method}/seed*/eval_results.json"))
 
 
-def adversary_table(root: str, campaign_of: dict[str, str]) -> list[str]:
-    """Per task and method, the probe at the first, middle and last evaluation, mean over seeds."""
-    lines = ["| task | method | seeds | at update | D(S(x'),T(x')) current G | initial G | current / initial | "
+def adversary_table(root: str) -> list[str]:
+    """Per campaign and method, the probe at the first, middle and last evaluation, mean over seeds."""
+    lines = ["| runs | method | seeds | at update | D(S(x'),T(x')) current G | initial G | current / initial | "
              "replaced, current G | initial G | D(S(x),T(x)) |", "| --- |" * 1 + " --- |" * 9]
-    for task in TASKS:
+    campaigns = [f"campaign/{t}" for t in TASKS] + sorted(os.path.relpath(d, root) for d in glob.glob(f"{root}/glr/*"))
+    for campaign in campaigns:
+        task = "SST-2" if campaign.startswith("glr/") else campaign.split("/")[1]
         for method in ("mate-kd", "mate-kd-ng0"):
-            curves = [adversary_curves(read_log(os.path.dirname(r)))
-                      for r in _runs(root, campaign_of.get(task, f"campaign/{task}"), task, method)]
+            curves = [adversary_curves(read_log(os.path.dirname(r))) for r in _runs(root, campaign, task, method)]
             curves = [c for c in curves if c]
             if not curves:
                 continue
             steps = sorted(set.intersection(*(set(c["d_adv_current"]) for c in curves)))
             for step in (steps[0], steps[len(steps) // 2], steps[-1]):
                 mean = {k: statistics.mean(c[k][step] for c in curves) for k in curves[0]}
-                lines.append(f"| {task} | {method} | {len(curves)} | {step} | {mean['d_adv_current']:.4f} | "
+                lines.append(f"| {campaign} | {method} | {len(curves)} | {step} | {mean['d_adv_current']:.4f} | "
                              f"{mean['d_adv_frozen']:.4f} | {mean['d_adv_current'] / mean['d_adv_frozen']:.3f} | "
                              f"{100 * mean['replaced_current']:.1f}% | {100 * mean['replaced_frozen']:.1f}% | "
                              f"{mean['d_clean']:.4f} |")
+    return lines
+
+
+def glr_table(root: str) -> list[str]:
+    """The generator-lr sweep on SST: best-on-dev and final per seed, with kd's runs of the same seeds beside."""
+    lines = ["| generator lr | seed | best-on-dev | final | kd best-on-dev (same seed) | kd final | "
+             "replaced at the end (probe) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    kd = {int(os.path.basename(os.path.dirname(r))[4:]): _json(r) for r in _runs(root, "campaign/SST-2", "SST-2", "kd")}
+    rate = lambda sweep: os.path.basename(sweep)[len("SST-2-"):]  # noqa: E731
+    for sweep in sorted(glob.glob(f"{root}/glr/SST-2-*"), key=lambda d: float(rate(d))):
+        for run in _runs(root, os.path.relpath(sweep, root), "SST-2", "mate-kd"):
+            seed, results = int(os.path.basename(os.path.dirname(run))[4:]), _json(run)
+            probe = adversary_curves(read_log(os.path.dirname(run))).get("replaced_current", {})
+            other = kd.get(seed)
+            kd_cells = f"{_score(other, 'best'):.2f} | {_score(other, 'final'):.2f}" if other else "– | –"
+            replaced = f"{100 * probe[max(probe)]:.1f}%" if probe else "–"
+            lines.append(f"| {rate(sweep)} | {seed} | {_score(results, 'best'):.2f} | {_score(results, 'final'):.2f} | "
+                         f"{kd_cells} | {replaced} |")
     return lines
 
 
@@ -130,7 +149,8 @@ def main() -> None:
     print("## Teachers\n", *teacher_table(root), sep="\n")
     if os.path.isfile(f"{root}/generator/mlm_results.json"):
         print("\n## Generator\n", *generator_figure(root, args.figures), sep="\n")
-    print("\n## Adversary probe\n", *adversary_table(root, campaign_of), sep="\n")
+    print("\n## Generator-lr sweep (SST)\n", *glr_table(root), sep="\n")
+    print("\n## Adversary probe\n", *adversary_table(root), sep="\n")
     print("\n## Wall times\n", *wall_table(root, campaign_of), sep="\n")
     for path in adversary_figures(root, args.figures, campaign_of):
         print(f"wrote {path}")
