@@ -97,7 +97,7 @@ def adversary_table(root: str) -> list[str]:
 def glr_table(root: str) -> list[str]:
     """The generator-lr sweep on SST: best-on-dev and final per seed, with kd's runs of the same seeds beside."""
     lines = ["| generator lr | seed | best-on-dev | final | kd best-on-dev (same seed) | kd final | "
-             "replaced at the end (probe) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "replaced at the end (probe) | wall min |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     kd = {int(os.path.basename(os.path.dirname(r))[4:]): _json(r) for r in _runs(root, "campaign/SST-2", "SST-2", "kd")}
     rate = lambda sweep: os.path.basename(sweep)[len("SST-2-"):]  # noqa: E731
     for sweep in sorted(glob.glob(f"{root}/glr/SST-2-*"), key=lambda d: float(rate(d))):
@@ -107,8 +107,9 @@ def glr_table(root: str) -> list[str]:
             other = kd.get(seed)
             kd_cells = f"{_score(other, 'best'):.2f} | {_score(other, 'final'):.2f}" if other else "– | –"
             replaced = f"{100 * probe[max(probe)]:.1f}%" if probe else "–"
+            wall = _json(os.path.join(os.path.dirname(run), "compare_run.json")).get("wall_s")
             lines.append(f"| {rate(sweep)} | {seed} | {_score(results, 'best'):.2f} | {_score(results, 'final'):.2f} | "
-                         f"{kd_cells} | {replaced} |")
+                         f"{kd_cells} | {replaced} | {wall / 60:.0f} |")
     return lines
 
 
@@ -129,13 +130,18 @@ def wall_table(root: str, campaign_of: dict[str, str]) -> list[str]:
 
 
 def adversary_figures(root: str, figures: str, campaign_of: dict[str, str]) -> list[str]:
+    """Seed 1 of every method per task; on SST the generator-lr sweep's seed-1 runs join it, labelled by rate."""
     written = []
     for task in TASKS:
         campaign = campaign_of.get(task, f"campaign/{task}")
-        dirs = [f"{root}/{campaign}/runs/{task}/{m}/seed1" for m in METHODS]
-        dirs = [d for d in dirs if os.path.isfile(f"{d}/eval_results.json")]
-        if len(dirs) > 1:
-            written.append(plot_runs(dirs, f"{figures}/paper_runs_{task}.png",
+        runs = [(f"{root}/{campaign}/runs/{task}/{m}/seed1", m) for m in METHODS]
+        if task == "SST-2":
+            runs += [(f"{sweep}/runs/SST-2/mate-kd/seed1", f"mate-kd, generator lr {sweep.rsplit('-', 2)[-2]}"
+                      f"-{sweep.rsplit('-', 1)[-1]}") for sweep in sorted(glob.glob(f"{root}/glr/SST-2-*"))]
+        runs = [(d, label) for d, label in runs if os.path.isfile(f"{d}/eval_results.json")]
+        if len(runs) > 1:
+            written.append(plot_runs([d for d, _ in runs], f"{figures}/paper_runs_{task}.png",
+                                     labels=[label for _, label in runs],
                                      title=f"{task}, seed 1: every method (adversary probe: mate-kd runs)"))
     return written
 

