@@ -142,9 +142,9 @@ def save_checkpoint(path: str, *, models: dict[str, torch.nn.Module], trainer_st
                           "--resume_from_checkpoint latest.") from None
 
 
-def load_checkpoint(path: str, settings: dict[str, Any], rank: int,
-                    models: dict[str, torch.nn.Module]) -> tuple[dict, dict]:
-    """Load model weights; return trainer state and progress. Refused if made with another configuration."""
+def check_resumable(path: str, settings: dict[str, Any], rank: int) -> None:
+    """Refuse a checkpoint made with another configuration or fewer processes; cheap, so train() asks it before
+    any model loads or the teacher-cache pass runs."""
     with open(os.path.join(path, "settings.json"), encoding="utf-8") as f:
         saved = json.load(f)
     differ = sorted(k for k in set(saved) | set(settings) if k not in RESUME_MAY_DIFFER
@@ -153,10 +153,16 @@ def load_checkpoint(path: str, settings: dict[str, Any], rank: int,
         detail = ", ".join(f"{k}: {saved.get(k)!r} -> {settings.get(k)!r}" for k in differ[:8])
         raise ConfigError(f"Checkpoint {path} was made with other settings ({detail}). Resume with the "
                           "original settings, or start a new run in another --output_dir.")
-    rng_file = os.path.join(path, f"rng-{rank}.pt")
-    if not os.path.isfile(rng_file):
+    if not os.path.isfile(os.path.join(path, f"rng-{rank}.pt")):
         raise ConfigError(f"Checkpoint {path} has no RNG state for process {rank}: it was made with fewer "
                           "processes. Resume with the same number of processes.")
+
+
+def load_checkpoint(path: str, settings: dict[str, Any], rank: int,
+                    models: dict[str, torch.nn.Module]) -> tuple[dict, dict]:
+    """Load model weights; return trainer state and progress. Refused if made with another configuration."""
+    check_resumable(path, settings, rank)
+    rng_file = os.path.join(path, f"rng-{rank}.pt")
     for name, model in models.items():
         safetensors.torch.load_model(model, os.path.join(path, f"{name}.safetensors"), device=str(
             next(model.parameters()).device))

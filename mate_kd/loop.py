@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 
 from . import config as config_mod
 from . import tracking
-from .checkpoint import (CHECKPOINTS, checkpoint_path, load_checkpoint, resolve_resume, save_checkpoint, save_model,
-                         set_rng_state)
+from .checkpoint import (CHECKPOINTS, check_resumable, checkpoint_path, load_checkpoint, resolve_resume,
+                         save_checkpoint, save_model, set_rng_state)
 from .compiled import compile_models
 from .config import RunArgs
 from .data import EncodedSplit, make_loader
@@ -413,7 +413,7 @@ class Session:
         self.trained = {"student": objective.bare_student}
         if run.generator_optimizer is not None:
             self.trained["generator"] = objective.bare_generator
-        self.settings = {**args.to_dict(), "num_processes": accelerator.num_processes}
+        self.settings = run_settings(args, accelerator)
         self.batches_per_epoch = len(run.train_loader)
         self.skip = args.skip_nonfinite_steps > 0
         self.log_path = os.path.join(self.out, "log.jsonl")
@@ -625,6 +625,11 @@ class Session:
                           f"saved. Draw it later with `mate-kd plot {self.out} --output {self.out}/curves.png`.",
                           stacklevel=2)
 
+def run_settings(args: RunArgs, accelerator: Accelerator) -> dict:
+    """What a checkpoint records of its run, and what a resume must match (checkpoint.RESUME_MAY_DIFFER aside)."""
+    return {**args.to_dict(), "num_processes": accelerator.num_processes}
+
+
 @contextmanager
 def claimed_output_dir(args: RunArgs, resume: Optional[str], accelerator: Accelerator) -> Iterator[None]:
     """The main process locks --output_dir for the run's lifetime and checks that the run may write there.
@@ -660,6 +665,8 @@ def train(args: RunArgs, command: Optional[Sequence[str]] = None) -> dict:
     command line)."""
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
     processes = make_accelerator(args)  # which process this is, before build_run's work
+    if resume:
+        check_resumable(resume, run_settings(args, processes), processes.process_index)
     with StopRequested(args.output_dir, resume, processes.is_main_process) as stop, \
             claimed_output_dir(args, resume, processes):
         run = build_run(args)

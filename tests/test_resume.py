@@ -144,6 +144,23 @@ def test_resume_refuses_another_configuration(tiny_bert, reference, tmp_path):
                                "--resume_from_checkpoint", checkpoint)))
 
 
+def test_resume_with_another_configuration_is_refused_before_any_model_loads(tiny_bert, reference, tmp_path,
+                                                                           monkeypatch):
+    """The check must not wait for build_run: with a real teacher its cache pass alone can take many minutes."""
+    import mate_kd.loop as loop_mod
+
+    def no_build(args):
+        raise AssertionError("build_run ran before the settings were checked")
+
+    monkeypatch.setattr(loop_mod, "build_run", no_build)
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match="other settings.*kd_temperature: 1.0 -> 2.0"):
+        train(parse_args(flags(tiny_bert, out, "--kd_temperature", "2", "--resume_from_checkpoint", "latest")))
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_resume_from_missing_checkpoint_is_refused(tiny_bert, tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(ConfigError, match="not a complete checkpoint"):
