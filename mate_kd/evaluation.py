@@ -11,10 +11,10 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from .metrics import compute_metrics
 from .models import forward_inputs
+from .progress import bar as progress_bar
 from .tasks import TaskSpec
 
 
@@ -26,7 +26,7 @@ def predict_logits(model: nn.Module, loader: DataLoader, accelerator: Accelerato
     model.eval()
     accepted = forward_inputs(accelerator.unwrap_model(model))
     all_logits, all_labels = [], []
-    for batch in tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process):
+    for batch in progress_bar(loader, desc=desc, leave=False, show=accelerator.is_local_main_process):
         labels = batch.pop("labels", None)
         with accelerator.autocast():
             logits = model(**{k: v for k, v in batch.items() if k in accepted}).logits.float()

@@ -25,7 +25,6 @@ from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import (AutoModelForMaskedLM, DataCollatorForLanguageModeling, PreTrainedModel,
                           PreTrainedTokenizerBase, get_linear_schedule_with_warmup)
 from transformers.utils import logging as hf_logging
@@ -36,6 +35,7 @@ from .errors import ConfigError, ModelError
 from .optim import make_accelerator, make_optimizer
 from .models import check_max_length, check_model_dir, forward_inputs, load_generator, load_tokenizer
 from .perturb import masked_lm_logits
+from .progress import bar as progress_bar
 from .student_init import num_layers, parse_layers, select_layers
 from .tasks import Example, custom_task, get_task, read_split, read_table
 
@@ -242,7 +242,7 @@ def pretrain_generator(args: PrepArgs) -> dict:
     best = {"step": 0, "accuracy": before["accuracy"], "state": None}
     train_losses: list[float] = []
     stale = 0
-    bar = tqdm(total=args.max_steps, desc="pretrain-generator", disable=not accelerator.is_local_main_process)
+    bar = progress_bar(total=args.max_steps, desc="pretrain-generator", show=accelerator.is_local_main_process)
     with bar:
         while len(train_losses) < args.max_steps and not (args.early_stopping_patience
                                                             and stale >= args.early_stopping_patience):

@@ -28,7 +28,6 @@ from accelerate.utils import broadcast_object_list, set_seed
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from . import config as config_mod
 from . import tracking
@@ -47,6 +46,7 @@ from .optim import make_accelerator, make_optimizer, make_scheduler
 from .plot import plot_run
 from .probe import AdversaryProbe, maybe_probe
 from .pipeline import Models, encode_split, load_models, prepare_output_dir, resolve_task, special_token_ids
+from .progress import bar as progress_bar
 from .tasks import TaskSpec
 
 
@@ -237,7 +237,7 @@ def teacher_logits(teacher: torch.nn.Module, split: EncodedSplit, tokenizer, bat
     order = sorted(range(len(split)), key=lambda i: -lengths[i])
     out: Optional[Tensor] = None
     loader = make_loader(split, tokenizer, batch_size, train=False, pad_to_length=pad_to_length, order=order)
-    for batch in tqdm(loader, desc="teacher logits", leave=False, disable=not accelerator.is_local_main_process):
+    for batch in progress_bar(loader, desc="teacher logits", leave=False, show=accelerator.is_local_main_process):
         with accelerator.autocast():
             logits = teacher(**{k: v.to(accelerator.device) for k, v in batch.items() if k in accepted}).logits
         if out is None:
@@ -428,8 +428,8 @@ class Session:
             config_mod.dump(args, os.path.join(self.out, "run_config.yaml"))
             self._start_log(resumed_at)
         self.trackers = tracking.Trackers(args, self.settings, resumed_at, accelerator.is_main_process)
-        self.bar = tqdm(total=run.total_updates, initial=self.progress.student_updates, desc=f"train {args.method}",
-                        disable=not accelerator.is_local_main_process)
+        self.bar = progress_bar(total=run.total_updates, initial=self.progress.student_updates,
+                                desc=f"train {args.method}", show=accelerator.is_local_main_process)
 
     def _restore(self, path: str) -> None:
         run = self.run
