@@ -237,3 +237,24 @@ def test_a_run_stopped_part_way_resumes_from_its_checkpoint(setup, capsys):
     record = json.load(open(os.path.join(resumed, "results.json"), encoding="utf-8"))["runs"][0]
     assert record["attempts"] == 2 and not record["skipped"]
     assert cli_main(argv(resumed)) == 0, "a finished resumed run is reused, not refused for its resume flag"
+
+
+def test_a_second_compare_leaves_a_run_that_is_training_alone(setup, capsys):
+    """While one process trains a run (it holds the run's lock), a second `compare` over the same campaign is
+    refused with the holder's details, before it marks the running attempt as interrupted in compare_run.json."""
+    from mate_kd.lock import OutputDirLock
+
+    out = os.path.join(setup["root"], "busy")
+    run = os.path.join(out, "runs", "RTE", "kd", "seed1")
+    os.makedirs(run)
+    record = json.dumps({"attempts": [{"start": 1.0, "resumed_from": None}]})
+    with open(os.path.join(run, "compare_run.json"), "w", encoding="utf-8") as f:
+        f.write(record)
+    argv = ["compare", "--data_root", setup["data_root"], "--tasks", "RTE", "--methods", "kd", "--seeds", "1",
+            "--teacher", setup["teacher"], "--student_init", setup["student"], "--output_dir", out, "--no_plots",
+            "--", "--max_steps", "2", "--per_device_train_batch_size", "4", "--max_seq_length", "64"]
+    with OutputDirLock(run):
+        assert cli_main(argv) == 1
+    err = capsys.readouterr().err
+    assert "in use" in err and str(os.getpid()) in err and "Traceback" not in err
+    assert open(os.path.join(run, "compare_run.json"), encoding="utf-8").read() == record
