@@ -110,16 +110,18 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str, *, models: dict[str, torch.nn.Module], trainer_state: dict[str, Any], progress: dict[str, Any], settings: dict[str, Any],
-                    rank: int, is_main: bool, barrier, keep: int) -> None:
-    """All processes write their RNG state, the main process the rest; then one atomic rename."""
+def save_checkpoint(path: str, *, models: dict[str, torch.nn.Module], trainer_state: dict[str, Any],
+                    progress: dict[str, Any], settings: dict[str, Any], rank: int, is_main: bool, barrier, keep: int,
+                    rank_state: Optional[dict[str, Any]] = None) -> None:
+    """All processes write their RNG state (and `rank_state`, what only that process knows), the main process the
+    rest; then one atomic rename."""
     tmp = path + ".tmp"
     try:
         if is_main:
             shutil.rmtree(tmp, ignore_errors=True)
             os.makedirs(tmp)
         barrier()
-        torch.save(rng_state(), os.path.join(tmp, f"rng-{rank}.pt"))
+        torch.save({**rng_state(), **(rank_state or {})}, os.path.join(tmp, f"rng-{rank}.pt"))
         if is_main:
             for name, model in models.items():
                 safetensors.torch.save_model(model, os.path.join(tmp, f"{name}.safetensors"))
@@ -142,12 +144,13 @@ def save_checkpoint(path: str, *, models: dict[str, torch.nn.Module], trainer_st
                           "--resume_from_checkpoint latest.") from None
 
 
-def check_resumable(path: str, settings: dict[str, Any], rank: int) -> None:
+def check_resumable(path: str, settings: dict[str, Any], rank: int,
+                    may_differ: frozenset[str] = RESUME_MAY_DIFFER) -> None:
     """Refuse a checkpoint made with another configuration or fewer processes; cheap, so train() asks it before
     any model loads or the teacher-cache pass runs."""
     with open(os.path.join(path, "settings.json"), encoding="utf-8") as f:
         saved = json.load(f)
-    differ = sorted(k for k in set(saved) | set(settings) if k not in RESUME_MAY_DIFFER
+    differ = sorted(k for k in set(saved) | set(settings) if k not in may_differ
                     and saved.get(k) != settings.get(k))
     if differ:
         detail = ", ".join(f"{k}: {saved.get(k)!r} -> {settings.get(k)!r}" for k in differ[:8])
@@ -158,10 +161,11 @@ def check_resumable(path: str, settings: dict[str, Any], rank: int) -> None:
                           "processes. Resume with the same number of processes.")
 
 
-def load_checkpoint(path: str, settings: dict[str, Any], rank: int,
-                    models: dict[str, torch.nn.Module]) -> tuple[dict, dict]:
-    """Load model weights; return trainer state and progress. Refused if made with another configuration."""
-    check_resumable(path, settings, rank)
+def load_checkpoint(path: str, settings: dict[str, Any], rank: int, models: dict[str, torch.nn.Module],
+                    may_differ: frozenset[str] = RESUME_MAY_DIFFER) -> tuple[dict, dict]:
+    """Load model weights; return trainer state (with this process's RNG and rank state under "rng") and
+    progress. Refused if made with another configuration."""
+    check_resumable(path, settings, rank, may_differ)
     rng_file = os.path.join(path, f"rng-{rank}.pt")
     for name, model in models.items():
         safetensors.torch.load_model(model, os.path.join(path, f"{name}.safetensors"), device=str(

@@ -8,19 +8,19 @@ input embeddings, as in BERT), optionally keeps only its first k layers, and tra
 masked-language modelling on the task's own text, reporting MLM loss and accuracy on the dev
 text before, during (every --eval_steps, into mlm_log.jsonl) and after training. With
 --early_stopping_patience the run stops once dev accuracy has not improved for that many
-evaluations, and the generator saved is the best one on dev.
+evaluations, and the generator saved is the best one on dev. With --save_steps it checkpoints, and
+--resume_from_checkpoint continues a stopped run to the uninterrupted run's result.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import random
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Iterator, Optional
 
 import torch
@@ -29,7 +29,8 @@ from transformers import (AutoModelForMaskedLM, DataCollatorForLanguageModeling,
                           PreTrainedTokenizerBase, get_linear_schedule_with_warmup)
 from transformers.utils import logging as hf_logging
 
-from .checkpoint import save_model
+from .checkpoint import (CHECKPOINTS, check_resumable, checkpoint_path, load_checkpoint, resolve_resume, save_checkpoint,
+                         save_model, set_rng_state)
 from .data import EncodedSplit, encode, make_loader
 from .errors import ConfigError, ModelError
 from .optim import make_accelerator, make_optimizer
@@ -74,6 +75,8 @@ class PrepArgs:
     no_cuda: bool = False
     optim: str = "adamw_torch_fused"
     group_by_length: bool = False
+    save_steps: int = 0
+    resume_from_checkpoint: Optional[str] = None
 
 
 @contextmanager
@@ -188,21 +191,161 @@ def _check(args: PrepArgs) -> None:
               (args.eval_steps >= 0, f"--eval_steps must be >= 0 (0: evaluate only at the end), got {args.eval_steps}."),
               (args.early_stopping_patience >= 0,
                f"--early_stopping_patience must be >= 0, got {args.early_stopping_patience}."),
+              (args.save_steps >= 0, f"--save_steps must be >= 0 (0: no checkpoints), got {args.save_steps}."),
               (not args.early_stopping_patience or args.eval_steps > 0,
                "--early_stopping_patience needs --eval_steps N > 0: it counts dev evaluations.")]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
-    if os.path.isdir(args.output_dir) and os.listdir(args.output_dir) and not args.overwrite_output_dir:
+    if os.path.isdir(args.output_dir) and os.listdir(args.output_dir) and not (args.overwrite_output_dir
+                                                                               or args.resume_from_checkpoint):
         raise ConfigError(f"Output directory {args.output_dir} exists and is not empty: choose another "
-                          "--output_dir or pass --overwrite_output_dir.")
+                          "--output_dir, pass --overwrite_output_dir, or continue its run with "
+                          "--resume_from_checkpoint latest.")
+
+
+class _RecordingCollator:
+    """The MLM collator, remembering its random state before each batch it masks.
+
+    The training loader collates one batch ahead of the one being trained on, so a checkpoint after n batches
+    must hold the state from before batch n + 1 was masked, not the collator's current one."""
+
+    def __init__(self, collator: DataCollatorForLanguageModeling) -> None:
+        self.collator, self.calls, self.before = collator, 0, {}
+
+    def _state(self) -> Optional[torch.Tensor]:
+        return None if self.collator.generator is None else self.collator.generator.get_state()
+
+    def __call__(self, examples: list) -> dict:
+        self.before = {n: state for n, state in self.before.items() if n >= self.calls - 2}
+        self.before[self.calls] = self._state()
+        self.calls += 1
+        return self.collator(examples)
+
+    def state_before(self, batch: int) -> Optional[torch.Tensor]:
+        """The state the collator had (or has now) before masking batch number `batch` (0-based)."""
+        return self.before[batch] if batch in self.before else self._state()
+
+    def restore(self, batch: int, state: Optional[torch.Tensor]) -> None:
+        self.calls, self.before = batch, {}
+        if state is not None:
+            self.collator.create_rng("pt")
+            self.collator.generator.set_state(state)
+
+
+@dataclass
+class _Progress:
+    """Where an MLM run stands; a checkpoint's progress.json."""
+
+    steps: int = 0
+    epoch_start: int = 0  # steps taken when the current epoch began
+    train_losses: list = field(default_factory=list)
+    curve: list = field(default_factory=list)
+    best_step: int = 0
+    best_accuracy: float = 0.0
+    stale: int = 0
+    elapsed_s: float = 0.0  # wall time of every attempt before this one
+
+
+#: Settings that may change between a checkpoint of pretrain-generator and its resume.
+_RESUME_MAY_DIFFER = frozenset({"output_dir", "overwrite_output_dir", "resume_from_checkpoint", "save_steps"})
+
+
+class _MLMRun:
+    """One MLM training run: its dev evaluations, best-on-dev copy, log and checkpoints, as methods, so that
+    `pretrain_generator`'s loop reads in one screen."""
+
+    def __init__(self, args: PrepArgs, accelerator, bare: PreTrainedModel, optimizer, scheduler,
+                 collator: _RecordingCollator, sampler_generator: torch.Generator, dev_batches: list[dict]) -> None:
+        self.args, self.accelerator, self.bare = args, accelerator, bare
+        self.optimizer, self.scheduler, self.collator = optimizer, scheduler, collator
+        self.sampler_generator, self.dev_batches = sampler_generator, dev_batches
+        self.main, self.start = accelerator.is_main_process, time.perf_counter()
+        self.log_path = os.path.join(args.output_dir, LOG_FILE)
+        self.settings = {**asdict(args), "num_processes": accelerator.num_processes}
+        self.p, self.best_state, self.batches_per_epoch = _Progress(), None, None
+        self.epoch_order = sampler_generator.get_state()
+        self.rng: Optional[dict] = None
+
+    def begin(self, resume: Optional[str]) -> None:
+        """Evaluate the untrained generator (a fresh run) or load the checkpoint (a resumed one); start the log."""
+        if resume:
+            state, progress = load_checkpoint(resume, self.settings, self.accelerator.process_index,
+                                              {"generator": self.bare}, _RESUME_MAY_DIFFER)
+            self.p = _Progress(**progress)
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.epoch_order, self.best_state, self.rng = state["epoch_order"], state["best_state"], state["rng"]
+            self.collator.restore(self.p.steps, self.rng.pop("collator"))
+            self.start -= self.p.elapsed_s
+        else:
+            before = evaluate_mlm(self.bare, self.dev_batches)
+            self.p.curve = [{"step": 0, "dev_loss": before["loss"], "dev_accuracy": before["accuracy"]}]
+            self.p.best_accuracy = before["accuracy"]
+        if self.main:
+            os.makedirs(self.args.output_dir, exist_ok=True)
+            _write_log(self.log_path, self.p.curve, "w")
+
+    def epoch(self, loader):
+        """The current epoch's batches in its order; after a resume, the part of it not yet trained on."""
+        self.batches_per_epoch = len(loader)
+        self.sampler_generator.set_state(self.epoch_order)
+        if self.rng is not None:  # resumed: the checkpoint's RNG states, just before the first batch
+            set_rng_state(self.rng)
+            self.rng = None
+        done = self.p.steps - self.p.epoch_start
+        return self.accelerator.skip_first_batches(loader, done) if done else loader
+
+    def done(self) -> bool:
+        patience = self.args.early_stopping_patience
+        return self.p.steps >= self.args.max_steps or bool(patience and self.p.stale >= patience)
+
+    def after_step(self, loss: float) -> Optional[dict]:
+        """Count the step; evaluate and checkpoint when due. Returns the dev evaluation, if one ran."""
+        args, p = self.args, self.p
+        p.train_losses.append(loss)
+        p.steps += 1
+        if p.steps - p.epoch_start == self.batches_per_epoch:  # the sampler drew this epoch's order at its start,
+            p.epoch_start, self.epoch_order = p.steps, self.sampler_generator.get_state()  # so this is the next's
+        point = None
+        if args.eval_steps and (p.steps % args.eval_steps == 0 or p.steps == args.max_steps):
+            dev = evaluate_mlm(self.bare, self.dev_batches)
+            point = {"step": p.steps, "train_loss": _mean(p.train_losses[-args.eval_steps:]),
+                     "dev_loss": dev["loss"], "dev_accuracy": dev["accuracy"], "lr": self.scheduler.get_last_lr()[0],
+                     "elapsed_s": round(time.perf_counter() - self.start, 1)}
+            p.curve.append(point)
+            if self.main:
+                _write_log(self.log_path, [point], "a")
+            if dev["accuracy"] > p.best_accuracy:
+                p.best_step, p.best_accuracy, p.stale = p.steps, dev["accuracy"], 0
+                self.best_state = {k: v.detach().clone() for k, v in self.bare.state_dict().items()}
+            else:
+                p.stale += 1
+        if args.save_steps and p.steps % args.save_steps == 0 and not self.done():
+            self.checkpoint()
+        return point
+
+    def checkpoint(self) -> None:
+        self.p.elapsed_s = round(time.perf_counter() - self.start, 1)
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "epoch_order": self.epoch_order, "best_state": self.best_state}
+        save_checkpoint(checkpoint_path(self.args.output_dir, self.p.steps), models={"generator": self.bare},
+                        trainer_state=state, progress=asdict(self.p), settings=self.settings,
+                        rank=self.accelerator.process_index, is_main=self.main,
+                        barrier=self.accelerator.wait_for_everyone, keep=1,
+                        rank_state={"collator": self.collator.state_before(self.p.steps)})
+
+    def keep_best(self) -> None:
+        """With dev evaluations, the generator kept is the best one on dev (unless none beat the untrained one)."""
+        if self.args.eval_steps and self.best_state is not None:
+            self.bare.load_state_dict(self.best_state)
 
 
 def pretrain_generator(args: PrepArgs) -> dict:
     """Build, train and save the generator; returns (and writes) the MLM results."""
     _check(args)
+    resume = _resume_point(args)
     train_text, dev_text = _read(args)
-    start = time.perf_counter()
     torch.manual_seed(args.seed)
     tokenizer = load_tokenizer(args.source, "--from")
     if tokenizer.mask_token_id is None:
@@ -224,29 +367,23 @@ def pretrain_generator(args: PrepArgs) -> dict:
     dev_batches = _batches(dev_split, tokenizer, DataCollatorForLanguageModeling(
         tokenizer, mlm_probability=args.mask_prob, mask_replace_prob=1.0, random_replace_prob=0.0, seed=args.seed),
         args.batch_size, device)
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mask_prob, seed=args.seed)
+    collator = _RecordingCollator(DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mask_prob,
+                                                                  seed=args.seed))
     loader = make_loader(train_split, tokenizer, args.batch_size, train=True, seed=args.seed,
                          group_by_length=args.group_by_length, collate_fn=collator)
+    sampler_generator = loader.sampler.generator
     optimizer = make_optimizer(model, args.learning_rate, 0.0, device, args.optim)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * args.max_steps), args.max_steps)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    bare = accelerator.unwrap_model(model)
+    bare = accelerator.unwrap_model(model)  # every process trains and evaluates; the main one writes
 
-    main = accelerator.is_main_process  # every process trains and evaluates; the main one writes
-    log_path = os.path.join(args.output_dir, LOG_FILE)
-    before = evaluate_mlm(bare, dev_batches)
-    curve = [{"step": 0, "dev_loss": before["loss"], "dev_accuracy": before["accuracy"]}]
-    if main:
-        os.makedirs(args.output_dir, exist_ok=True)
-        _write_log(log_path, curve, "w")
-    best = {"step": 0, "accuracy": before["accuracy"], "state": None}
-    train_losses: list[float] = []
-    stale = 0
-    bar = progress_bar(total=args.max_steps, desc="pretrain-generator", show=accelerator.is_local_main_process)
+    run = _MLMRun(args, accelerator, bare, optimizer, scheduler, collator, sampler_generator, dev_batches)
+    run.begin(resume)
+    bar = progress_bar(total=args.max_steps, initial=run.p.steps, desc="pretrain-generator",
+                       show=accelerator.is_local_main_process)
     with bar:
-        while len(train_losses) < args.max_steps and not (args.early_stopping_patience
-                                                            and stale >= args.early_stopping_patience):
-            for batch in loader:
+        while not run.done():
+            for batch in run.epoch(loader):
                 with accelerator.autocast():
                     loss, _, count = mlm_loss(model, batch, bare)
                 loss = loss / max(count, 1)
@@ -255,50 +392,64 @@ def pretrain_generator(args: PrepArgs) -> dict:
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                train_losses.append(loss.item())
-                step = len(train_losses)
+                point = run.after_step(loss.item())
                 bar.update(1)
-                if args.eval_steps and (step % args.eval_steps == 0 or step == args.max_steps):
-                    dev = evaluate_mlm(bare, dev_batches)
-                    window = train_losses[-args.eval_steps:]
-                    point = {"step": step, "train_loss": _mean(window), "dev_loss": dev["loss"],
-                             "dev_accuracy": dev["accuracy"], "lr": scheduler.get_last_lr()[0],
-                             "elapsed_s": round(time.perf_counter() - start, 1)}
-                    curve.append(point)
-                    if main:
-                        _write_log(log_path, [point], "a")
-                    bar.set_postfix(dev_acc=f"{dev['accuracy']:.3f}", loss=f"{point['train_loss']:.3f}")
-                    if dev["accuracy"] > best["accuracy"]:
-                        best, stale = {"step": step, "accuracy": dev["accuracy"],
-                                       "state": copy.deepcopy(bare.state_dict())}, 0
-                    else:
-                        stale += 1
-                stop = args.early_stopping_patience and stale >= args.early_stopping_patience
-                if step >= args.max_steps or stop:
+                if point is not None:
+                    bar.set_postfix(dev_acc=f"{point['dev_accuracy']:.3f}", loss=f"{point['train_loss']:.3f}")
+                if run.done():
                     break
-    if args.eval_steps and best["state"] is not None:
-        bare.load_state_dict(best["state"])
-    after = evaluate_mlm(bare, dev_batches)
+    run.keep_best()
+    return _finish(args, run, tokenizer, reused, source_layers, len(train_split), len(dev_split))
 
-    if main:
+
+def _resume_point(args: PrepArgs) -> Optional[str]:
+    """The checkpoint to continue from (None: start afresh); refused before anything loads if it cannot work."""
+    resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
+    if args.resume_from_checkpoint and os.path.isfile(os.path.join(args.output_dir, RESULTS_FILE)):
+        raise ConfigError(f"{args.output_dir} holds a finished generator ({RESULTS_FILE}): there is nothing to "
+                          "resume. Use it as it is, or train a new one into another --output_dir.")
+    if args.resume_from_checkpoint and not resume and os.path.isdir(args.output_dir):
+        others = sorted(set(os.listdir(args.output_dir)) - {LOG_FILE, CHECKPOINTS})
+        if others:
+            raise ConfigError(f"--resume_from_checkpoint latest: {args.output_dir} has no checkpoint to continue "
+                              f"from, and holds files of something else ({', '.join(others[:5])}) that a fresh "
+                              "run would replace. Choose another --output_dir, or pass --overwrite_output_dir "
+                              "without --resume_from_checkpoint.")
+    if resume:
+        processes = make_accelerator(args)
+        check_resumable(resume, {**asdict(args), "num_processes": processes.num_processes},
+                        processes.process_index, _RESUME_MAY_DIFFER)
+    return resume
+
+
+def _finish(args: PrepArgs, run: _MLMRun, tokenizer, reused: bool, source_layers: int, n_train: int,
+            n_dev: int) -> dict:
+    """Save the generator (replacing the directory, checkpoints included), reload it, write mlm_results.json."""
+    bare, p = run.bare, run.p
+    after = evaluate_mlm(bare, run.dev_batches)
+    if run.main:
         save_model(bare, tokenizer, args.output_dir)  # replaces the directory: write the log into it again
-        _write_log(log_path, curve, "w")
-    accelerator.wait_for_everyone()
+        _write_log(run.log_path, p.curve, "w")
+    run.accelerator.wait_for_everyone()
     reloaded = load_generator(args.output_dir)
-    window = max(1, min(10, len(train_losses) // 3))
+    window = max(1, min(10, len(p.train_losses) // 3))
+    before = p.curve[0]
+    patience = args.early_stopping_patience
     results = {
         "source": args.source, "head": "reused" if reused else "new, tied to the input embeddings",
         "tied": is_tied(reloaded), "layers": f"{num_layers(bare)} of {source_layers}",
-        "task": args.task_name or args.train_file, "train_examples": len(train_split),
-        "dev_examples": len(dev_split), "steps": len(train_losses),
-        "saved_step": best["step"] if args.eval_steps and best["state"] is not None else len(train_losses),
-        "stopped_early": bool(args.early_stopping_patience and stale >= args.early_stopping_patience),
-        "epochs": len(train_losses) * args.batch_size / max(len(train_split), 1),
-        "train_loss_first": _mean(train_losses[:window]), "train_loss_last": _mean(train_losses[-window:]),
-        "dev_before": before, "dev_after": after, "curve": curve, "wall_s": round(time.perf_counter() - start, 1),
+        "task": args.task_name or args.train_file, "train_examples": n_train, "dev_examples": n_dev,
+        "steps": p.steps,
+        "saved_step": p.best_step if args.eval_steps and run.best_state is not None else p.steps,
+        "stopped_early": bool(patience and p.stale >= patience),
+        "epochs": p.steps * args.batch_size / max(n_train, 1),
+        "train_loss_first": _mean(p.train_losses[:window]), "train_loss_last": _mean(p.train_losses[-window:]),
+        "dev_before": {"loss": before["dev_loss"], "accuracy": before["dev_accuracy"],
+                       "masked_tokens": after["masked_tokens"]},
+        "dev_after": after, "curve": p.curve, "wall_s": round(time.perf_counter() - run.start, 1),
         "settings": {k: v for k, v in asdict(args).items() if k not in ("source", "output_dir")},
     }
-    if main:
+    if run.main:
         with open(os.path.join(args.output_dir, RESULTS_FILE), "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
     return results
@@ -352,5 +503,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--no_cuda", action="store_true", help="Run on CPU even when a GPU is present.")
     parser.add_argument("--optim", choices=["adamw_torch_fused", "adamw_torch"], default="adamw_torch_fused",
                         help="AdamW implementation, as for `mate-kd train`.")
+    parser.add_argument("--save_steps", type=int, default=0,
+                        help="Checkpoint every N steps into OUTPUT_DIR/checkpoints (the newest is kept; 0: none).")
+    parser.add_argument("--resume_from_checkpoint",
+                        help="Continue a stopped run from a checkpoint: `latest` (its newest; a fresh start when it "
+                             "has none) or a checkpoint directory. The result equals the uninterrupted run's.")
     results = pretrain_generator(PrepArgs(**vars(parser.parse_args(argv))))
     print(json.dumps(results, indent=2))

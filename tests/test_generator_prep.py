@@ -152,3 +152,93 @@ def test_group_by_length_cuts_padding_of_the_mlm_batches(tmp_path):
                                           task_name="rte", data_dir=FIXTURE_RTE, layers=1, max_steps=3, batch_size=4,
                                           max_seq_length=64, group_by_length=True))
     assert results["steps"] == 3 and results["settings"]["group_by_length"] is True
+
+
+class _Stop(Exception):
+    """Stands in for a kill right after a checkpoint was written."""
+
+
+@pytest.mark.parametrize("group, save_steps, stop_at", [(False, 4, 8), (True, 4, 8), (True, 5, 10)],
+                         ids=["mid-epoch", "mid-epoch-grouped", "epoch-boundary"])
+def test_a_stopped_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, group, save_steps, stop_at):
+    """Killed after a checkpoint (5 batches an epoch, so mid-epoch or on a boundary) and continued with
+    --resume_from_checkpoint latest: the same curve, the same masks and dropout, the same best-on-dev generator."""
+    from safetensors.torch import load_file
+
+    from mate_kd import generator_prep
+
+    source = _encoder("bert", str(tmp_path / "enc"))
+    words = "the cat sat on a mat and then it ran far away".split()
+    for split, n in (("train", 20), ("dev", 6)):  # 20 texts of mixed lengths: 5 batches of 4 an epoch
+        with open(tmp_path / f"{split}.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps({"text": " ".join(words[: 3 + (i * 7) % 10])}) + "\n" for i in range(n))
+    common = dict(source=source, train_file=str(tmp_path / "train.jsonl"), validation_file=str(tmp_path / "dev.jsonl"),
+                  layers=2, max_steps=14, learning_rate=1e-2, batch_size=4, max_seq_length=64, seed=1, eval_steps=3,
+                  group_by_length=group)
+    reference = pretrain_generator(PrepArgs(output_dir=str(tmp_path / "ref"), **common))
+
+    real = generator_prep._MLMRun.checkpoint
+
+    def checkpoint_then_die(run):
+        real(run)
+        if run.p.steps == stop_at:
+            raise _Stop
+
+    out = str(tmp_path / "gen")
+    monkeypatch.setattr(generator_prep._MLMRun, "checkpoint", checkpoint_then_die)
+    with pytest.raises(_Stop):
+        pretrain_generator(PrepArgs(output_dir=out, save_steps=save_steps, **common))
+    assert os.listdir(os.path.join(out, "checkpoints")) == [f"step-{stop_at:08d}"]
+    monkeypatch.setattr(generator_prep._MLMRun, "checkpoint", real)
+    resumed = pretrain_generator(PrepArgs(output_dir=out, save_steps=save_steps, resume_from_checkpoint="latest",
+                                          **common))
+
+    def without_times(curve):
+        return [{k: v for k, v in point.items() if k != "elapsed_s"} for point in curve]
+
+    assert without_times(resumed["curve"]) == without_times(reference["curve"])
+    for key in ("dev_after", "dev_before", "saved_step", "steps", "train_loss_first", "train_loss_last"):
+        assert resumed[key] == reference[key], key
+    a, b = (load_file(os.path.join(d, "model.safetensors")) for d in (str(tmp_path / "ref"), out))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with open(os.path.join(out, "mlm_log.jsonl"), encoding="utf-8") as f:
+        assert without_times(json.loads(line) for line in f) == without_times(reference["curve"])
+    assert not os.path.exists(os.path.join(out, "checkpoints")), "a finished generator keeps no checkpoints"
+
+
+def test_resume_refusals_come_before_loading_and_change_nothing(tmp_path, monkeypatch, capsys):
+    from mate_kd import generator_prep
+
+    source = _encoder("bert", str(tmp_path / "enc"))
+    out = tmp_path / "gen"
+    flags = ["pretrain-generator", "--from", source, "--output_dir", str(out), "--task_name", "rte", "--data_dir",
+             FIXTURE_RTE, "--layers", "1", "--max_steps", "6", "--batch_size", "4", "--max_seq_length", "64",
+             "--save_steps", "2"]
+    real = generator_prep._MLMRun.checkpoint
+
+    def checkpoint_then_die(run):
+        real(run)
+        raise _Stop
+
+    monkeypatch.setattr(generator_prep._MLMRun, "checkpoint", checkpoint_then_die)
+    with pytest.raises(_Stop):
+        cli_main(flags)
+    monkeypatch.setattr(generator_prep._MLMRun, "checkpoint", real)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(generator_prep, "build_masked_lm", lambda source: pytest.fail("loaded a model"))
+
+    assert cli_main([*flags, "--learning_rate", "1e-3", "--resume_from_checkpoint", "latest"]) == 1
+    assert "was made with other settings (learning_rate: 5e-05 -> 0.001)" in capsys.readouterr().err
+    assert cli_main(flags) == 1
+    assert "--resume_from_checkpoint latest" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+    (out / RESULTS_FILE).write_text("{}")
+    assert cli_main([*flags, "--resume_from_checkpoint", "latest"]) == 1
+    assert "holds a finished generator" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert cli_main([*flags[:4], str(other), *flags[5:], "--resume_from_checkpoint", "latest"]) == 1
+    assert "holds files of something else (notes.txt)" in capsys.readouterr().err
+    assert (other / "notes.txt").read_text() == "mine"
