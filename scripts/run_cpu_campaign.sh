@@ -77,12 +77,12 @@ student() {
   [ -f "$WORK/student/config.json" ] || mate-kd make-student --from "$MINILM" --layers 0,3 --output_dir "$WORK/student"
 }
 
-generator() {
+generator() {  # a stopped pretraining continues from its checkpoint (every 125 steps) to the same generator
   [ -f "$WORK/generator/mlm_results.json" ] || python -m mate_kd pretrain-generator --from "$MINILM" --layers 3 \
     --train_file "$WORK/gen_text/train.jsonl" --validation_file "$WORK/gen_text/dev.jsonl" --text_column text \
     --max_steps 2500 --eval_steps 125 --early_stopping_patience 4 --learning_rate 3e-4 --warmup_ratio 0.06 \
     --max_seq_length 128 --batch_size 64 --mask_prob 0.3 --group_by_length --mixed_precision "$PRECISION" --seed 42 \
-    --output_dir "$WORK/generator" --overwrite_output_dir
+    --output_dir "$WORK/generator" --save_steps 125 --resume_from_checkpoint latest
 }
 
 teacher() {
