@@ -247,6 +247,11 @@ class _Progress:
     elapsed_s: float = 0.0  # wall time of every attempt before this one
 
 
+def _settings(args: PrepArgs, accelerator) -> dict:
+    """What a checkpoint records of its run, and what a resume must match (_RESUME_MAY_DIFFER aside)."""
+    return {**asdict(args), "num_processes": accelerator.num_processes}
+
+
 #: Settings that may change between a checkpoint of pretrain-generator and its resume.
 _RESUME_MAY_DIFFER = frozenset({"output_dir", "overwrite_output_dir", "resume_from_checkpoint", "save_steps"})
 
@@ -262,7 +267,7 @@ class _MLMRun:
         self.sampler_generator, self.dev_batches = sampler_generator, dev_batches
         self.main, self.start = accelerator.is_main_process, time.perf_counter()
         self.log_path = os.path.join(args.output_dir, LOG_FILE)
-        self.settings = {**asdict(args), "num_processes": accelerator.num_processes}
+        self.settings = _settings(args, accelerator)
         self.p, self.best_state, self.batches_per_epoch = _Progress(), None, None
         self.epoch_order = sampler_generator.get_state()
         self.rng: Optional[dict] = None
@@ -417,8 +422,7 @@ def _resume_point(args: PrepArgs) -> Optional[str]:
                               "without --resume_from_checkpoint.")
     if resume:
         processes = make_accelerator(args)
-        check_resumable(resume, {**asdict(args), "num_processes": processes.num_processes},
-                        processes.process_index, _RESUME_MAY_DIFFER)
+        check_resumable(resume, _settings(args, processes), processes.process_index, _RESUME_MAY_DIFFER)
     return resume
 
 
