@@ -63,6 +63,7 @@ class Campaign:
     teacher_args: list[str] = field(default_factory=list)
     teacher_seed: int = 42
     plots: bool = True
+    summary_only: bool = False
 
 
 def _split_list(text: str, what: str) -> list[str]:
@@ -218,6 +219,9 @@ def prepare_teacher(c: Campaign, task: TaskSpec) -> Optional[dict]:
     out = os.path.join(c.output_dir, "teachers", task.dir_name)
     selection = f"{task.eval_splits[0]}/{task.selection_metric}"
     if c.teacher_init:
+        if c.summary_only and _read_json(os.path.join(out, DONE_FILE)) is None:
+            raise ConfigError(f"--summary_only trains nothing, and the {task.dir_name} teacher in {out} has not "
+                              "finished: run the campaign without --summary_only first.")
         argv = ["--method", "finetune", "--model_name_or_path", c.teacher_init, "--task_name", task.name,
                 "--data_dir", task_dir(c, task), "--output_dir", out, "--seed", str(c.teacher_seed),
                 "--evaluate_during_training", "--overwrite_output_dir", "--run_name", f"{task.dir_name}-teacher"] \
@@ -467,7 +471,10 @@ def plot_curves(runs: list[dict], teachers: dict[str, Optional[dict]], out_dir: 
 
 
 def run_campaign(c: Campaign) -> dict:
-    """Teachers, then every task x seed x method run (finished ones reused), then the summaries."""
+    """Teachers, then every task x seed x method run (finished ones reused), then the summaries.
+
+    With summary_only the summaries cover the runs that have finished and nothing is trained: several
+    `compare` processes can share one campaign (each run has its own lock), and this writes the summary of all."""
     validate(c)
     os.makedirs(c.output_dir, exist_ok=True)
     runs, teachers = [], {}
@@ -478,6 +485,10 @@ def run_campaign(c: Campaign) -> dict:
         for seed in c.seeds:
             for method in c.methods:
                 index += 1
+                if c.summary_only and not os.path.isfile(os.path.join(run_dir(c, task, method, seed), DONE_FILE)):
+                    print(f"[compare] {index}/{total} {task.dir_name} {method} seed {seed}: not finished, left out "
+                          "of the summary", flush=True)
+                    continue
                 record = run_one(c, task, method, seed, teachers[task.dir_name])
                 state = "reused" if record["skipped"] else f"{record['wall_s']:.0f} s"
                 print(f"[compare] {index}/{total} {task.dir_name} {method} seed {seed}: best "
@@ -525,6 +536,9 @@ def main(argv: list[str]) -> None:
                         help="Extra train flags for one method, e.g. \"mate-kd:--generator_learning_rate 1e-4\".")
     parser.add_argument("--output_dir", required=True, help="Campaign directory (runs/, teachers/, results.*).")
     parser.add_argument("--no_plots", action="store_true", help="Skip the learning-curve PNGs.")
+    parser.add_argument("--summary_only", action="store_true",
+                        help="Train nothing: write results.json, results.md and the curves from the runs that have "
+                             "finished (e.g. runs that several compare processes shared out).")
     args = parser.parse_args(argv)
     methods = _split_list(args.methods, "methods")
     try:
@@ -536,7 +550,7 @@ def main(argv: list[str]) -> None:
                         teacher_init=args.teacher_init, generator=args.generator, train_flags=passthrough,
                         method_args=parse_method_args(args.method_args, methods),
                         teacher_args=shlex.split(args.teacher_args), teacher_seed=args.teacher_seed,
-                        plots=not args.no_plots)
+                        plots=not args.no_plots, summary_only=args.summary_only)
     summary = run_campaign(campaign)
     print(f"[compare] wrote {os.path.join(args.output_dir, 'results.json')}, results.md"
           + "".join(f", {os.path.basename(p)}" for p in summary["plots"]))

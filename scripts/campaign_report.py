@@ -1,9 +1,9 @@
 """Tables and figures of docs/results-cpu.md from the paper-regime campaign's recorded files.
 
-Reads docs/results/paper (what `run_cpu_campaign.sh sync` copies out of the campaign directory), prints the
-markdown tables that the report quotes, and writes its figures into docs/figures:
+Reads one block of docs/results/paper (what `run_cpu_campaign.sh sync` copies out of the campaign directory),
+prints the markdown tables that the report quotes, and writes its figures:
 
-    python scripts/campaign_report.py [--results docs/results/paper] [--figures docs/figures]
+    python scripts/campaign_report.py --results docs/results/paper/BLOCK --figures docs/figures/BLOCK
 """
 
 from __future__ import annotations
@@ -148,10 +148,14 @@ def adversary_figures(root: str, figures: str, campaign_of: dict[str, str]) -> l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default="docs/results/paper")
-    parser.add_argument("--figures", default="docs/figures")
+    parser.add_argument("--results", required=True, help="One block: docs/results/paper/BLOCK, or the pilot's.")
+    parser.add_argument("--figures", required=True, help="Where the figures go, e.g. docs/figures/BLOCK.")
     args = parser.parse_args()
     root, campaign_of = args.results, {}
+    if os.path.isfile(f"{root}/machine.json"):
+        machine = _json(f"{root}/machine.json")
+        print(f"Block built on {machine['cpu']} (torch {machine['torch']}, {machine['torch_cpu_capability']}), "
+              f"code {machine['mate_kd_commit'][:7]}, {machine['built']}\n")
     print("## Teachers\n", *teacher_table(root), sep="\n")
     if os.path.isfile(f"{root}/generator/mlm_results.json"):
         print("\n## Generator\n", *generator_figure(root, args.figures), sep="\n")

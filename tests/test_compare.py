@@ -258,3 +258,36 @@ def test_a_second_compare_leaves_a_run_that_is_training_alone(setup, capsys):
     err = capsys.readouterr().err
     assert "in use" in err and str(os.getpid()) in err and "Traceback" not in err
     assert open(os.path.join(run, "compare_run.json"), encoding="utf-8").read() == record
+
+
+def test_summary_only_gathers_runs_that_separate_compares_finished_and_trains_nothing(setup, capsys):
+    """Two processes share a campaign out by method; each writes a results.json of its own runs only. A
+    --summary_only pass over every method writes the summary of all finished runs and starts no new run."""
+    out = os.path.join(setup["root"], "shared")
+
+    def argv(methods, seeds, *extra):
+        return ["compare", "--data_root", setup["data_root"], "--tasks", "RTE", "--methods", methods, "--seeds", seeds,
+                "--teacher", setup["teacher"], "--student_init", setup["student"], "--output_dir", out, "--no_plots",
+                *extra, "--", "--max_steps", "2", "--per_device_train_batch_size", "4", "--max_seq_length", "64"]
+
+    assert cli_main(argv("finetune", "1,2")) == 0 and cli_main(argv("kd", "1")) == 0
+    only_kd = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))
+    assert [r["method"] for r in only_kd["runs"]] == ["kd"]
+    capsys.readouterr()
+    assert cli_main(argv("finetune,kd", "1,2", "--summary_only")) == 0
+    assert "RTE kd seed 2: not finished, left out" in capsys.readouterr().out
+    assert not os.path.exists(os.path.join(out, "runs", "RTE", "kd", "seed2"))
+    summary = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))
+    assert sorted((r["method"], r["seed"]) for r in summary["runs"]) == [("finetune", 1), ("finetune", 2), ("kd", 1)]
+    assert all(r["skipped"] for r in summary["runs"])
+    assert [(p["a"], p["b"], p["seeds"]) for p in summary["paired"]] == [("kd", "finetune", [1])] * 2
+
+
+def test_summary_only_refuses_a_teacher_that_has_not_been_trained(setup, tmp_path, capsys):
+    argv = ["compare", "--data_root", setup["data_root"], "--tasks", "RTE", "--methods", "finetune", "--seeds", "1",
+            "--teacher_init", setup["teacher"], "--student_init", setup["student"], "--output_dir", str(tmp_path),
+            "--summary_only", "--", "--max_steps", "2"]
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err
+    assert "--summary_only trains nothing" in err and "without --summary_only" in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "teachers" / "RTE" / "eval_results.json")

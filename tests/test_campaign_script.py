@@ -1,0 +1,76 @@
+"""scripts/run_cpu_campaign.sh: the bookkeeping stages that carry a campaign across sessions and machines."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "scripts", "run_cpu_campaign.sh")
+RUN = "campaign/SST-2/runs/SST-2/kd/seed1"
+
+
+def _stage(*args, **env):
+    return subprocess.run(["bash", SCRIPT, *args], capture_output=True, text=True,
+                          env={**os.environ, **{k: str(v) for k, v in env.items()}})
+
+
+def _write(path, text="{}"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+@pytest.fixture
+def work(tmp_path):
+    """A campaign directory with a finished generator and one finished run, weights and checkpoint included."""
+    work = tmp_path / "work"
+    _write(f"{work}/generator/mlm_results.json", json.dumps({"dev_after": {"loss": 5.07, "accuracy": 0.2568}}))
+    _write(f"{work}/generator/model.safetensors", "weights")
+    _write(f"{work}/{RUN}/eval_results.json", json.dumps({"best": {"step": 100}}))
+    _write(f"{work}/{RUN}/log.jsonl", '{"step": 100}\n')
+    _write(f"{work}/{RUN}/best/model.safetensors", "weights")
+    _write(f"{work}/{RUN}/checkpoints/step-00000100/eval_results.json")
+    return work
+
+
+def test_sync_needs_a_block_and_writes_nothing_without_one(work, tmp_path):
+    result = _stage("sync", WORK=work)
+    assert result.returncode == 2 and "set BLOCK" in result.stderr and "Traceback" not in result.stderr
+    assert not (work / "machine.json").exists()
+
+
+def test_sync_copies_small_files_and_the_machine_only(work, tmp_path):
+    results = tmp_path / "results"
+    result = _stage("sync", WORK=work, RESULTS=results)
+    assert result.returncode == 0, result.stderr
+    copied = sorted(os.path.relpath(os.path.join(d, f), results) for d, _, fs in os.walk(results) for f in fs)
+    assert copied == ["campaign/SST-2/runs/SST-2/kd/seed1/eval_results.json",
+                      "campaign/SST-2/runs/SST-2/kd/seed1/log.jsonl", "generator/mlm_results.json", "machine.json"]
+    machine = json.loads((results / "machine.json").read_text())
+    assert machine["cpu"] and machine["torch"].startswith("2.") and machine["torch_cpu_capability"]
+
+
+def test_restore_refuses_a_rebuilt_generator_that_differs_and_copies_nothing(work, tmp_path):
+    results = tmp_path / "results"
+    assert _stage("sync", WORK=work, RESULTS=results).returncode == 0
+    fresh = tmp_path / "fresh"
+    _write(f"{fresh}/generator/mlm_results.json", json.dumps({"dev_after": {"loss": 5.0700001, "accuracy": 0.2568}}))
+    result = _stage("restore", WORK=fresh, RESULTS=results)
+    assert result.returncode != 0 and "differs from the recorded one" in result.stderr
+    assert "start a new block" in result.stderr and "Traceback" not in result.stderr
+    assert not (fresh / "campaign").exists()
+
+    _write(f"{fresh}/generator/mlm_results.json", (results / "generator" / "mlm_results.json").read_text())
+    result = _stage("restore", WORK=fresh, RESULTS=results)
+    assert result.returncode == 0 and "restored 1 finished runs" in result.stdout
+    assert (fresh / RUN / "eval_results.json").read_text() == (work / RUN / "eval_results.json").read_text()
+
+
+def test_an_unknown_stage_prints_the_usage(tmp_path):
+    result = _stage("nonsense", WORK=tmp_path)
+    assert result.returncode == 2 and "scripts/run_cpu_campaign.sh summary TASK METHODS SEEDS" in result.stderr
+    assert "A block is one build" in result.stderr and result.stderr.rstrip().endswith("stages at a time (\"summary\" "
+                                                                                      "afterwards, when two of them "
+                                                                                      "shared one campaign).")
