@@ -14,6 +14,8 @@ import json
 import os
 import statistics
 
+import yaml
+
 from mate_kd.plot import adversary_curves, finish_axes, plot_runs, pyplot, read_log, save
 
 TASKS = ("SST-2", "MRPC", "RTE")
@@ -94,22 +96,34 @@ def adversary_table(root: str) -> list[str]:
     return lines
 
 
+def _generator_lr(run: str) -> str:
+    """The run's --generator_learning_rate as the sweep writes it (2e-4, 5e-7, ...)."""
+    with open(os.path.join(os.path.dirname(run), "run_config.yaml"), encoding="utf-8") as f:
+        value = float(yaml.safe_load(f)["generator_learning_rate"])
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def glr_table(root: str) -> list[str]:
-    """The generator-lr sweep on SST: best-on-dev and final per seed, with kd's runs of the same seeds beside."""
-    lines = ["| generator lr | seed | best-on-dev | final | kd best-on-dev (same seed) | kd final | "
-             "replaced at the end (probe) | wall min |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    """The generator-lr sweep on SST: best-on-dev and final per seed, with kd's runs of the same seeds beside.
+
+    The main campaign's mate-kd runs are the sweep's points at their rate (same flags), so they count once."""
+    lines = ["| generator lr | seed | runs | best-on-dev | final | kd best-on-dev (same seed) | kd final | "
+             "replaced at the end (probe) | wall min |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     kd = {int(os.path.basename(os.path.dirname(r))[4:]): _json(r) for r in _runs(root, "campaign/SST-2", "SST-2", "kd")}
-    rate = lambda sweep: os.path.basename(sweep)[len("SST-2-"):]  # noqa: E731
-    for sweep in sorted(glob.glob(f"{root}/glr/SST-2-*"), key=lambda d: float(rate(d))):
-        for run in _runs(root, os.path.relpath(sweep, root), "SST-2", "mate-kd"):
-            seed, results = int(os.path.basename(os.path.dirname(run))[4:]), _json(run)
-            probe = adversary_curves(read_log(os.path.dirname(run))).get("replaced_current", {})
-            other = kd.get(seed)
-            kd_cells = f"{_score(other, 'best'):.2f} | {_score(other, 'final'):.2f}" if other else "– | –"
-            replaced = f"{100 * probe[max(probe)]:.1f}%" if probe else "–"
-            wall = _json(os.path.join(os.path.dirname(run), "compare_run.json")).get("wall_s")
-            lines.append(f"| {rate(sweep)} | {seed} | {_score(results, 'best'):.2f} | {_score(results, 'final'):.2f} | "
-                         f"{kd_cells} | {replaced} | {wall / 60:.0f} |")
+    points = [(os.path.relpath(sweep, root), run) for sweep in glob.glob(f"{root}/glr/SST-2-*")
+              for run in _runs(root, os.path.relpath(sweep, root), "SST-2", "mate-kd")]
+    points += [("campaign/SST-2", run) for run in _runs(root, "campaign/SST-2", "SST-2", "mate-kd")]
+    seed = lambda run: int(os.path.basename(os.path.dirname(run))[4:])  # noqa: E731
+    for where, run in sorted(points, key=lambda p: (float(_generator_lr(p[1])), seed(p[1]), p[0])):
+        results = _json(run)
+        probe = adversary_curves(read_log(os.path.dirname(run))).get("replaced_current", {})
+        other = kd.get(seed(run))
+        kd_cells = f"{_score(other, 'best'):.2f} | {_score(other, 'final'):.2f}" if other else "– | –"
+        replaced = f"{100 * probe[max(probe)]:.1f}%" if probe else "–"
+        wall = _json(os.path.join(os.path.dirname(run), "compare_run.json")).get("wall_s")
+        lines.append(f"| {_generator_lr(run)} | {seed(run)} | {where} | {_score(results, 'best'):.2f} | "
+                     f"{_score(results, 'final'):.2f} | {kd_cells} | {replaced} | {wall / 60:.0f} |")
     return lines
 
 

@@ -14,7 +14,7 @@ def test_report_tables_match_the_recorded_pilot(tmp_path):
     assert "| SST-2 | 1e-4 | 4 | 89.11 (702) | 87.50 | yes |" in out
     assert "| MRPC | 5e-5 | 5 | 84.59 (406) | 83.59 | yes |" in out
     assert "dev accuracy 0.0% -> 25.29%" in out
-    assert "| 2e-4 | 1 | 84.29 | 83.83 | 84.06 | 82.68 | 99.9% | 61 |" in out
+    assert "| 2e-4 | 1 | glr/SST-2-2e-4 | 84.29 | 83.83 | 84.06 | 82.68 | 99.9% | 61 |" in out
     assert "| glr/SST-2-2e-4 | mate-kd | 2 | 1970 | 0.4272 | 0.3796 | 1.125 | 99.9% | 80.1% | 0.0599 |" in out
     assert sorted(os.listdir(tmp_path)) == ["paper_generator.png", "paper_runs_SST-2.png"]
     assert all(os.path.getsize(tmp_path / name) > 10_000 for name in os.listdir(tmp_path))
