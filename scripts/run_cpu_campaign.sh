@@ -161,8 +161,9 @@ campaign() {  # TASK METHODS SEEDS OUTPUT [GENERATOR_LR] [EXTRA_FLAGS...]
   fi
   python -m mate_kd compare --data_root "$WORK/data" --tasks "$t" --methods "$methods" --seeds "$seeds" \
     --teacher "$WORK/teacher" --student_init "$WORK/student" --generator "$WORK/generator" --output_dir "$out" \
-    "${glr[@]}" -- $(common "$t") "$@"
+    "${glr[@]}" "${COMPARE_FLAGS[@]}" -- $(common "$t") "$@"
 }
+COMPARE_FLAGS=()  # flags of compare itself (before its --); the rest of campaign's arguments go to every run
 
 # The small files of every finished run (no weights): what results.json, the curves and the report read, and
 # what `compare` needs to reuse a finished run on another machine.
@@ -240,7 +241,7 @@ case "${1:-}" in
   glr) campaign SST-2 mate-kd "$3" "$WORK/glr/SST-2-$2" "$2" --group_by_length ;;
   runs) campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
   padding) campaign SST-2 "$2" "$3" "$WORK/padding/SST-2" "$GEN_LR" ;;
-  summary) campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length --summary_only ;;
+  summary) COMPARE_FLAGS=(--summary_only); campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
   sync) sync ;;
   restore) restore ;;
   *) sed -n '5,27p' "$0" >&2; exit 2 ;;

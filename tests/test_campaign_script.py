@@ -74,3 +74,23 @@ def test_an_unknown_stage_prints_the_usage(tmp_path):
     assert "A block is one build" in result.stderr and result.stderr.rstrip().endswith("stages at a time (\"summary\" "
                                                                                       "afterwards, when two of them "
                                                                                       "shared one campaign).")
+
+
+def test_summary_stage_passes_summary_only_to_compare_and_trains_nothing(tmp_path):
+    """`summary` must hand --summary_only to compare itself (before its --), not to every run."""
+    import shutil
+
+    from mate_kd.tiny import build_tiny_models
+
+    work = tmp_path / "work"
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "glue", "RTE"), work / "data" / "RTE")
+    paths = build_tiny_models(str(tmp_path / "models"), "bert", id2label={0: "entailment", 1: "not_entailment"})
+    shutil.copytree(paths["teacher"], work / "teacher" / "RTE")
+    shutil.copytree(paths["student"], work / "student")
+    shutil.copytree(paths["generator"], work / "generator")
+    result = _stage("summary", "RTE", "kd,mate-kd", "1", WORK=work, GEN_LR="2e-4", TQDM_DISABLE=1)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "RTE kd seed 1: not finished, left out of the summary" in result.stdout
+    assert not (work / "campaign" / "RTE" / "runs").exists()
+    summary = json.loads((work / "campaign" / "RTE" / "results.json").read_text())
+    assert summary["runs"] == [] and summary["settings"]["summary_only"] is True
