@@ -20,7 +20,8 @@
 #                                                    # first; restore checks they match the recorded ones)
 # A block is one build of the generator and the teachers, on one machine, with the runs made from it. A rebuild on
 # another CPU is not bitwise equal (float rounding differs from the first MLM steps on), so a new machine starts a
-# new block, and each task's campaign is run within one block.
+# new block. Its finetune and kd runs repeat the other blocks' (measured); mate-kd runs do not, so they are paired
+# with kd runs of their own block.
 # Environment: WORK (default experiments_cpu), DATA (default ../shared/data), GEN_LR (the generator lr of the
 # main campaign, chosen by the glr sweep), PRECISION (default no, i.e. fp32), BLOCK (the block's name under
 # docs/results/paper, for sync and restore), RESULTS (instead of that directory). One thread per process; run at
