@@ -245,5 +245,5 @@ case "${1:-}" in
   summary) COMPARE_FLAGS=(--summary_only); campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
   sync) sync ;;
   restore) restore ;;
-  *) sed -n '5,27p' "$0" >&2; exit 2 ;;
+  *) sed -n '5,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;  # the header's usage, however long it grows
 esac
