@@ -111,18 +111,17 @@ def glr_table(root: str) -> list[str]:
     lines = ["| generator lr | seed | runs | best-on-dev | final | kd best-on-dev (same seed) | kd final | "
              "replaced at the end (probe) | wall min |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     kd = {int(os.path.basename(os.path.dirname(r))[4:]): _json(r) for r in _runs(root, "campaign/SST-2", "SST-2", "kd")}
-    points = [(os.path.relpath(sweep, root), run) for sweep in glob.glob(f"{root}/glr/SST-2-*")
-              for run in _runs(root, os.path.relpath(sweep, root), "SST-2", "mate-kd")]
-    points += [("campaign/SST-2", run) for run in _runs(root, "campaign/SST-2", "SST-2", "mate-kd")]
-    seed = lambda run: int(os.path.basename(os.path.dirname(run))[4:])  # noqa: E731
-    for where, run in sorted(points, key=lambda p: (float(_generator_lr(p[1])), seed(p[1]), p[0])):
+    campaigns = [os.path.relpath(d, root) for d in glob.glob(f"{root}/glr/SST-2-*")] + ["campaign/SST-2"]
+    points = [(_generator_lr(run), int(os.path.basename(os.path.dirname(run))[4:]), where, run)
+              for where in campaigns for run in _runs(root, where, "SST-2", "mate-kd")]
+    for rate, seed, where, run in sorted(points, key=lambda p: (float(p[0]), p[1], p[2])):
         results = _json(run)
         probe = adversary_curves(read_log(os.path.dirname(run))).get("replaced_current", {})
-        other = kd.get(seed(run))
+        other = kd.get(seed)
         kd_cells = f"{_score(other, 'best'):.2f} | {_score(other, 'final'):.2f}" if other else "– | –"
         replaced = f"{100 * probe[max(probe)]:.1f}%" if probe else "–"
         wall = _json(os.path.join(os.path.dirname(run), "compare_run.json")).get("wall_s")
-        lines.append(f"| {_generator_lr(run)} | {seed(run)} | {where} | {_score(results, 'best'):.2f} | "
+        lines.append(f"| {rate} | {seed} | {where} | {_score(results, 'best'):.2f} | "
                      f"{_score(results, 'final'):.2f} | {kd_cells} | {replaced} | {wall / 60:.0f} |")
     return lines
 

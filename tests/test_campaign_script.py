@@ -2,9 +2,12 @@
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
+
+from mate_kd.tiny import build_tiny_models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "run_cpu_campaign.sh")
@@ -78,10 +81,6 @@ def test_an_unknown_stage_prints_the_usage(tmp_path):
 
 def test_summary_stage_passes_summary_only_to_compare_and_trains_nothing(tmp_path):
     """`summary` must hand --summary_only to compare itself (before its --), not to every run."""
-    import shutil
-
-    from mate_kd.tiny import build_tiny_models
-
     work = tmp_path / "work"
     shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "glue", "RTE"), work / "data" / "RTE")
     paths = build_tiny_models(str(tmp_path / "models"), "bert", id2label={0: "entailment", 1: "not_entailment"})
