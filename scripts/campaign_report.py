@@ -126,6 +126,26 @@ def glr_table(root: str) -> list[str]:
     return lines
 
 
+def padding_table(root: str) -> list[str]:
+    """SST runs without --group_by_length (the padding stage) beside the campaign's length-grouped runs, per seed."""
+    lines = ["| method | seed | grouped best / final | grouped wall min | ungrouped best / final | ungrouped wall min | "
+             "ungrouped / grouped wall |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for method in ("kd", "mate-kd"):
+        grouped = {os.path.dirname(r).rsplit("seed", 1)[1]: r for r in _runs(root, "campaign/SST-2", "SST-2", method)}
+        for run in _runs(root, "padding/SST-2", "SST-2", method):
+            seed = os.path.dirname(run).rsplit("seed", 1)[1]
+            if seed not in grouped:
+                continue
+            cells = []
+            for r in (grouped[seed], run):
+                results = _json(r)
+                wall = _json(os.path.join(os.path.dirname(r), "compare_run.json"))["wall_s"]
+                cells.append((f"{_score(results, 'best'):.2f} / {_score(results, 'final'):.2f}", wall))
+            lines.append(f"| {method} | {seed} | {cells[0][0]} | {cells[0][1] / 60:.0f} | {cells[1][0]} | "
+                         f"{cells[1][1] / 60:.0f} | {cells[1][1] / cells[0][1]:.2f} |")
+    return lines
+
+
 def wall_table(root: str, campaign_of: dict[str, str]) -> list[str]:
     lines = ["| task | method | runs | median wall min | student updates | generator updates |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -174,6 +194,8 @@ def main() -> None:
         print("\n## Generator\n", *generator_figure(root, args.figures), sep="\n")
     print("\n## Generator-lr sweep (SST)\n", *glr_table(root), sep="\n")
     print("\n## Adversary probe\n", *adversary_table(root), sep="\n")
+    if glob.glob(f"{root}/padding/SST-2/runs/SST-2/*/seed*/eval_results.json"):
+        print("\n## Padding check (SST)\n", *padding_table(root), sep="\n")
     print("\n## Wall times\n", *wall_table(root, campaign_of), sep="\n")
     for path in adversary_figures(root, args.figures, campaign_of):
         print(f"wrote {path}")

@@ -1,6 +1,8 @@
-"""The report script of docs/results-cpu.md reads the committed pilot files and prints the report's tables."""
+"""The report script of docs/results-cpu.md reads committed campaign files and prints the report's tables."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,3 +20,27 @@ def test_report_tables_match_the_recorded_pilot(tmp_path):
     assert "| glr/SST-2-2e-4 | mate-kd | 2 | 1970 | 0.4272 | 0.3796 | 1.125 | 99.9% | 80.1% | 0.0599 |" in out
     assert sorted(os.listdir(tmp_path)) == ["paper_generator.png", "paper_runs_SST-2.png"]
     assert all(os.path.getsize(tmp_path / name) > 10_000 for name in os.listdir(tmp_path))
+
+
+BLOCK2 = os.path.join(ROOT, "docs", "results", "paper", "block2-xeon")
+
+
+def test_block2_report_has_the_ablation_the_sweep_and_the_padding_check(tmp_path):
+    """The padding table pairs a run without length grouping with the campaign's run of the same seed: here a copy
+    of kd seed 1 with its wall time doubled stands in for the ungrouped run."""
+    results = tmp_path / "results"
+    shutil.copytree(BLOCK2, results)
+    padded = results / "padding" / "SST-2" / "runs" / "SST-2" / "kd" / "seed1"
+    shutil.copytree(results / "campaign" / "SST-2" / "runs" / "SST-2" / "kd" / "seed1", padded)
+    record = json.loads((padded / "compare_run.json").read_text())
+    grouped_wall, record["wall_s"] = record["wall_s"], 2 * record["wall_s"]
+    (padded / "compare_run.json").write_text(json.dumps(record))
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "campaign_report.py"), "--results",
+                          str(results), "--figures", str(tmp_path / "figures")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "Block built on Intel(R) Xeon(R) Processor" in out
+    assert "| 5e-5 | 2 | glr/SST-2-5e-5 | 85.09 | 84.75 | 84.29 | 82.57 | 90.6% | 28 |" in out
+    assert "| campaign/SST-2 | mate-kd-ng0 | 5 | 2170 | 0.2416 | 0.2416 | 1.000 | 80.9% | 80.9% | 0.0349 |" in out
+    minutes = round(grouped_wall / 60)
+    assert f"| kd | 1 | 84.29 / 83.83 | {minutes} | 84.29 / 83.83 | {round(2 * grouped_wall / 60)} | 2.00 |" in out
+    assert "| mate-kd |" not in out.split("## Padding check (SST)")[1].split("## Wall times")[0]
