@@ -74,6 +74,11 @@ def _runs(root: str, campaign: str, task: str, method: str) -> list[str]:
     return sorted(glob.glob(f"{root}/{campaign}/runs/{task}/{method}/seed*/eval_results.json"))
 
 
+def _seed(run: str) -> int:
+    """The seed of a run from its eval_results.json path (.../seed3/eval_results.json -> 3)."""
+    return int(os.path.basename(os.path.dirname(run))[len("seed"):])
+
+
 def adversary_table(root: str) -> list[str]:
     """Per campaign and method, the probe at the first, middle and last evaluation, mean over seeds."""
     lines = ["| runs | method | seeds | at update | D(S(x'),T(x')) current G | initial G | current / initial | "
@@ -110,9 +115,9 @@ def glr_table(root: str) -> list[str]:
     The main campaign's mate-kd runs are the sweep's points at their rate (same flags), so they count once."""
     lines = ["| generator lr | seed | runs | best-on-dev | final | kd best-on-dev (same seed) | kd final | "
              "replaced at the end (probe) | wall min |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    kd = {int(os.path.basename(os.path.dirname(r))[4:]): _json(r) for r in _runs(root, "campaign/SST-2", "SST-2", "kd")}
+    kd = {_seed(r): _json(r) for r in _runs(root, "campaign/SST-2", "SST-2", "kd")}
     campaigns = [os.path.relpath(d, root) for d in glob.glob(f"{root}/glr/SST-2-*")] + ["campaign/SST-2"]
-    points = [(_generator_lr(run), int(os.path.basename(os.path.dirname(run))[4:]), where, run)
+    points = [(_generator_lr(run), _seed(run), where, run)
               for where in campaigns for run in _runs(root, where, "SST-2", "mate-kd")]
     for rate, seed, where, run in sorted(points, key=lambda p: (float(p[0]), p[1], p[2])):
         results = _json(run)
@@ -131,9 +136,9 @@ def padding_table(root: str) -> list[str]:
     lines = ["| method | seed | grouped best / final | grouped wall min | ungrouped best / final | ungrouped wall min | "
              "ungrouped / grouped wall |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for method in ("kd", "mate-kd"):
-        grouped = {os.path.dirname(r).rsplit("seed", 1)[1]: r for r in _runs(root, "campaign/SST-2", "SST-2", method)}
+        grouped = {_seed(r): r for r in _runs(root, "campaign/SST-2", "SST-2", method)}
         for run in _runs(root, "padding/SST-2", "SST-2", method):
-            seed = os.path.dirname(run).rsplit("seed", 1)[1]
+            seed = _seed(run)
             if seed not in grouped:
                 continue
             cells = []
