@@ -105,7 +105,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def close_process_group() -> None:
     """End a torchrun/accelerate process group before the interpreter exits: left to shutdown, gloo's threads
-    can abort the process (SIGABRT, "terminate called without an active exception") after a finished run."""
+    can abort the process (SIGABRT, "terminate called without an active exception") after a finished run.
+    Destroying the group joins them only once nothing else holds it (DDP-wrapped models do), so this runs after
+    the command has returned; tests/workers/cli_shutdown.py checks that the threads are gone."""
     distributed = sys.modules.get("torch.distributed")
     if distributed is not None and distributed.is_available() and distributed.is_initialized():
         distributed.destroy_process_group()

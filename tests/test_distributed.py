@@ -26,6 +26,7 @@ from mate_kd.loop import train
 ROOT = Path(__file__).parents[1]
 SST2 = str(ROOT / "mate_kd" / "assets" / "sst2_sample")
 WORKER = str(ROOT / "tests" / "workers" / "ddp_train.py")
+CLI_WORKER = str(ROOT / "tests" / "workers" / "cli_shutdown.py")
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
 
@@ -119,6 +120,14 @@ def test_mate_kd_two_processes_resume_exactly(no_dropout, mate_kd_two, tmp_path)
     for name in ("final", "generator"):
         a, b = (load_file(str(d / name / "model.safetensors")) for d in (out, resumed))
         assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_the_cli_joins_gloo_threads_before_the_interpreter_exits(no_dropout, tmp_path):
+    """A finished distributed run ends its process group for real: gloo threads left running into interpreter
+    shutdown abort the process now and then (SIGABRT after a successful run)."""
+    proc = launch(flags(no_dropout, tmp_path / "out", "mate-kd", 8), tmp_path / "report.json", (CLI_WORKER, "train"))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (tmp_path / "out" / "final" / "model.safetensors").is_file()
 
 
 def test_a_held_output_dir_refuses_every_process(no_dropout, tmp_path):
