@@ -53,8 +53,10 @@ class MateKD:
                         if m is not None}
 
     def _extra(self, model: nn.Module, batch: dict[str, Tensor], rows: int) -> dict[str, Tensor]:
-        """token_type_ids, repeated to `rows`, for models that take them (DistilBERT does not)."""
-        if "token_type_ids" in batch and "token_type_ids" in self._inputs[id(model)]:
+        """token_type_ids, repeated to `rows`, for models that take them (DistilBERT does not). A model this
+        objective was not built with (the adversary probe's frozen generator) is looked at each time."""
+        accepted = self._inputs.get(id(model))
+        if "token_type_ids" in batch and "token_type_ids" in (forward_inputs(model) if accepted is None else accepted):
             segments = batch["token_type_ids"]
             return {"token_type_ids": segments.repeat(rows // len(segments), 1)}
         return {}

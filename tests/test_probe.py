@@ -14,6 +14,7 @@ from mate_kd.config import parse_args
 from mate_kd.loop import build_run, train
 
 SST2 = str(Path(__file__).parents[1] / "mate_kd" / "assets" / "sst2_sample")
+MRPC = str(Path(__file__).parent / "fixtures" / "glue" / "MRPC")
 KEYS = {"d_adv_current", "d_adv_frozen", "d_clean", "replaced_current", "replaced_frozen", "masked_tokens",
         "examples"}
 
@@ -92,3 +93,15 @@ def test_evaluation_cadence_does_not_change_training(tiny_bert, tmp_path):
     for name in ("final", "generator"):
         a, b = (load_file(str(o / name / "model.safetensors")) for o in outs)
         assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_probe_on_a_sentence_pair_task(tiny_bert, tmp_path):
+    """Pairs carry token_type_ids, which the probe's frozen generator (a copy the objective was not built with)
+    takes too."""
+    argv = flags(tiny_bert, tmp_path, "--adversary_probe_samples", "6")
+    argv[argv.index("--task_name") + 1], argv[argv.index("--data_dir") + 1] = "mrpc", MRPC
+    run = build_run(parse_args(argv))
+    assert "token_type_ids" in run.probe.batches[0]
+    measured = run.probe.measure()
+    assert measured["examples"] == 6 and measured["masked_tokens"] > 0
+    assert measured["d_adv_current"] == measured["d_adv_frozen"] > 0  # nothing trained yet: the same generator
