@@ -26,10 +26,15 @@ BLOCK2 = os.path.join(ROOT, "docs", "results", "paper", "block2-xeon")
 
 
 def test_block2_report_has_the_ablation_the_sweep_and_the_padding_check(tmp_path):
-    """The padding table pairs a run without length grouping with the campaign's run of the same seed: here a copy
-    of kd seed 1 with its wall time doubled stands in for the ungrouped run."""
+    """The padding table pairs a run without length grouping with the campaign's run of the same seed: in a copy
+    of the block, a copy of kd seed 1 with its wall time doubled stands in for the ungrouped runs."""
+    recorded = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "campaign_report.py"), "--results",
+                               BLOCK2, "--figures", str(tmp_path / "recorded")], capture_output=True, text=True,
+                              check=True).stdout
+    assert "| kd | 1 | 84.29 / 83.83 | 13 | 84.17 / 82.68 | 15 | 1.16 |" in recorded  # the synced padding run
     results = tmp_path / "results"
     shutil.copytree(BLOCK2, results)
+    shutil.rmtree(results / "padding")
     padded = results / "padding" / "SST-2" / "runs" / "SST-2" / "kd" / "seed1"
     shutil.copytree(results / "campaign" / "SST-2" / "runs" / "SST-2" / "kd" / "seed1", padded)
     record = json.loads((padded / "compare_run.json").read_text())
