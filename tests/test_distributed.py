@@ -122,6 +122,7 @@ def test_mate_kd_two_processes_resume_exactly(no_dropout, mate_kd_two, tmp_path)
         assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads thread names from /proc (Linux)")
 def test_the_cli_joins_gloo_threads_before_the_interpreter_exits(no_dropout, tmp_path):
     """A finished distributed run ends its process group for real: gloo threads left running into interpreter
     shutdown abort the process now and then (SIGABRT after a successful run)."""
