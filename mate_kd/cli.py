@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import sys
+import tempfile
+import traceback
 from typing import Optional, Sequence
 
 from .errors import MateKDError
@@ -98,9 +101,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except MateKDError as err:
         print(f"mate-kd {command}: error: {err}", file=sys.stderr)
         return 1
+    except Exception as err:  # a bug in mate-kd, not bad input: one message; the traceback goes to a file
+        print(internal_error_message(command, err, write_traceback(command, err)), file=sys.stderr)
+        return 3
     finally:
         close_process_group()
     return 0
+
+
+def write_traceback(command: str, err: BaseException) -> str:
+    """Keep the traceback of an internal error in a file the user can attach to a bug report."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    fd, path = tempfile.mkstemp(prefix=f"mate-kd-{command}-{stamp}-", suffix=".traceback.txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"mate-kd {command} (pid {os.getpid()}, argv {sys.argv!r})\n")
+        f.write("".join(traceback.format_exception(err)))
+    return path
+
+
+def internal_error_message(command: str, err: BaseException, traceback_path: str) -> str:
+    """What a user sees when mate-kd itself fails: the error, where it happened (notes added on the way up,
+    e.g. compare's run directory), that finished work is kept, and where the traceback is."""
+    where = "".join(f"\n  {note}" for note in getattr(err, "__notes__", []))
+    return (f"mate-kd {command}: internal error: {type(err).__name__}: {err}{where}\n"
+            "This is a bug in mate-kd, not a problem with your input; what was written before it (checkpoints, "
+            "finished runs) is kept. Please report it with the traceback in " + traceback_path)
 
 
 def close_process_group() -> None:

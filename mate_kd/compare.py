@@ -284,7 +284,12 @@ def _train_resumable(argv: list[str], out: str) -> dict:
     os.makedirs(out, exist_ok=True)
     attempts.append({"start": time.time(), "resumed_from": latest[-1] if latest else None})
     _write_json(wall_path, {"attempts": attempts})
-    results = _train(argv)
+    try:
+        results = _train(argv)
+    except Exception as err:  # an internal error: say which run, and that the same command takes it up again
+        err.add_note(f"while training {out}; once fixed, the same compare command resumes it"
+                     + (" from its latest checkpoint" if list_checkpoints(out) else ""))
+        raise
     attempts[-1]["end"] = time.time()
     wall = sum(a["end"] - a["start"] for a in attempts if "end" in a)
     _write_json(wall_path, {"wall_s": round(wall, 2), "attempts": attempts})

@@ -280,6 +280,27 @@ def test_model_refusal_reaches_the_command_line(tiny_bert, tmp_path, capsys):
     assert "generator directory" in err and "does not exist" in err and "bert_models/" in err
 
 
+def test_an_internal_error_is_one_message_and_a_traceback_file(tmp_path, capsys, monkeypatch):
+    """A bug (an exception that is not a MateKDError) ends in one message that names the error and a file that
+    holds the traceback, with exit code 3; no traceback reaches the terminal."""
+    from mate_kd import cli, predict
+
+    def broken(args):
+        raise KeyError("token_type_ids")
+
+    monkeypatch.setattr(predict, "evaluate_saved", broken)
+    monkeypatch.setattr(cli.tempfile, "tempdir", str(tmp_path))
+    assert main(["evaluate", "--model_name_or_path", "m", "--task_name", "rte", "--data_dir", "d",
+                 "--output_dir", str(tmp_path / "o")]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("mate-kd evaluate: internal error: KeyError: 'token_type_ids'\n") and "Traceback" not in err
+    assert "bug in mate-kd" in err and "is kept" in err
+    path = err.strip().rsplit(" ", 1)[1]
+    assert os.path.dirname(path) == str(tmp_path) and os.path.basename(path).startswith("mate-kd-evaluate-")
+    report = Path(path).read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in report and "in broken" in report and "KeyError" in report
+
+
 def test_unknown_command_and_help(capsys):
     assert main(["distil"]) == 2
     assert "unknown command 'distil'" in capsys.readouterr().err

@@ -239,6 +239,36 @@ def test_a_run_stopped_part_way_resumes_from_its_checkpoint(setup, capsys):
     assert cli_main(argv(resumed)) == 0, "a finished resumed run is reused, not refused for its resume flag"
 
 
+def test_a_run_that_crashes_is_named_with_how_to_resume_it(setup, tmp_path, capsys, monkeypatch):
+    """An internal error inside one run of a campaign says which run failed and that the same command resumes it
+    from its latest checkpoint; the checkpoint and the finished runs are left as they were."""
+    from mate_kd import cli, compare
+
+    out = os.path.join(setup["root"], "crash")
+    argv = ["compare", "--data_root", setup["data_root"], "--tasks", "RTE", "--methods", "finetune,kd", "--seeds",
+            "1", "--teacher", setup["teacher"], "--student_init", setup["student"], "--output_dir", out, "--no_plots",
+            "--", "--max_steps", "2", "--save_steps", "2", "--per_device_train_batch_size", "4", "--max_seq_length",
+            "64"]
+    assert cli_main(argv) == 0
+    run = os.path.join(out, "runs", "RTE", "kd", "seed1")
+    os.remove(os.path.join(run, "eval_results.json"))  # kd stopped part-way: a checkpoint and no results
+    finished = os.path.join(out, "runs", "RTE", "finetune", "seed1", "eval_results.json")
+    before = {p: os.path.getmtime(p) for p in (finished, os.path.join(run, "checkpoints", "step-00000002"))}
+
+    def crash(argv):
+        raise KeyError("token_type_ids")
+
+    monkeypatch.setattr(compare, "_train", crash)
+    monkeypatch.setattr(cli.tempfile, "tempdir", str(tmp_path))
+    capsys.readouterr()
+    assert cli_main(argv) == 3
+    err = capsys.readouterr().err
+    assert "mate-kd compare: internal error: KeyError: 'token_type_ids'" in err and "Traceback" not in err
+    assert f"while training {run}; once fixed, the same compare command resumes it from its latest checkpoint" in err
+    assert {p: os.path.getmtime(p) for p in before} == before
+    assert "KeyError" in open(err.strip().rsplit(" ", 1)[1], encoding="utf-8").read()
+
+
 def test_a_second_compare_leaves_a_run_that_is_training_alone(setup, capsys):
     """While one process trains a run (it holds the run's lock), a second `compare` over the same campaign is
     refused with the holder's details, before it marks the running attempt as interrupted in compare_run.json."""

@@ -154,7 +154,7 @@ def test_group_by_length_cuts_padding_of_the_mlm_batches(tmp_path):
     assert results["steps"] == 3 and results["settings"]["group_by_length"] is True
 
 
-class _Stop(Exception):
+class _Stop(BaseException):
     """Stands in for a kill right after a checkpoint was written."""
 
 
