@@ -10,7 +10,7 @@
 #   scripts/run_cpu_campaign.sh teacher TASK LR EP   # one point of the teacher sweep
 #   scripts/run_cpu_campaign.sh teachers             # the whole teacher sweep, then pick-teachers
 #   scripts/run_cpu_campaign.sh pick-teachers        # best-on-dev teacher of each task's sweep -> $WORK/teacher/TASK
-#   scripts/run_cpu_campaign.sh glr LR SEEDS         # SST mate-kd with generator lr LR (the sweep)
+#   scripts/run_cpu_campaign.sh glr LR SEEDS [TASK]  # mate-kd with generator lr LR (the sweep; TASK: SST-2)
 #   scripts/run_cpu_campaign.sh runs TASK METHODS SEEDS   # the main campaign for one task
 #   scripts/run_cpu_campaign.sh padding METHODS SEEDS     # SST without --group_by_length (the padding check)
 #   scripts/run_cpu_campaign.sh summary TASK METHODS SEEDS  # results.json/md and curves of the finished runs
@@ -230,19 +230,29 @@ print(f"restored {restored} finished runs into {work}")
 PY
 }
 
+usage() {  # MIN MAX USAGE ARGS...: a stage given too few or too many arguments, or an unknown task, stops here
+  local min=$1 max=$2 usage=$3; shift 3
+  if (( $# - 1 < min || $# - 1 > max )); then echo "usage: scripts/run_cpu_campaign.sh $usage" >&2; exit 2; fi
+  if [[ "$usage" == *TASK* && $# -gt 1 ]]; then
+    local t=$2; [[ "$usage" == glr* ]] && t=${4:-SST-2}
+    [[ -v "SEQLEN[$t]" ]] || { echo "unknown task '$t': the campaign's tasks are SST-2, MRPC and RTE" >&2; exit 2; }
+  fi
+}
+
 case "${1:-}" in
   data) data ;;
   student) student ;;
   generator) generator ;;
-  teacher) teacher "$2" "$3" "$4" ;;
+  teacher) usage 3 3 "teacher TASK LR EPOCHS" "$@"; teacher "$2" "$3" "$4" ;;
   teachers)
     for t in SST-2 MRPC RTE; do for point in ${TEACHER_SWEEP[$t]}; do teacher "$t" "${point%%:*}" "${point##*:}"; done; done
     pick_teachers ;;
   pick-teachers) pick_teachers ;;
-  glr) campaign SST-2 mate-kd "$3" "$WORK/glr/SST-2-$2" "$2" --group_by_length ;;
-  runs) campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
-  padding) campaign SST-2 "$2" "$3" "$WORK/padding/SST-2" "$GEN_LR" ;;
-  summary) COMPARE_FLAGS=(--summary_only); campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
+  glr) usage 2 3 "glr LR SEEDS [TASK]" "$@"
+    campaign "${4:-SST-2}" mate-kd "$3" "$WORK/glr/${4:-SST-2}-$2" "$2" --group_by_length ;;
+  runs) usage 3 3 "runs TASK METHODS SEEDS" "$@"; campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
+  padding) usage 2 2 "padding METHODS SEEDS" "$@"; campaign SST-2 "$2" "$3" "$WORK/padding/SST-2" "$GEN_LR" ;;
+  summary) usage 3 3 "summary TASK METHODS SEEDS" "$@"; COMPARE_FLAGS=(--summary_only); campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
   sync) sync ;;
   restore) restore ;;
   *) sed -n '5,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;  # the header's usage, however long it grows

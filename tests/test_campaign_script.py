@@ -93,3 +93,39 @@ def test_summary_stage_passes_summary_only_to_compare_and_trains_nothing(tmp_pat
     assert not (work / "campaign" / "RTE" / "runs").exists()
     summary = json.loads((work / "campaign" / "RTE" / "results.json").read_text())
     assert summary["runs"] == [] and summary["settings"]["summary_only"] is True
+
+
+@pytest.mark.parametrize("args, message", [
+    (["runs"], "usage: scripts/run_cpu_campaign.sh runs TASK METHODS SEEDS"),
+    (["runs", "SST-2", "kd"], "usage: scripts/run_cpu_campaign.sh runs TASK METHODS SEEDS"),
+    (["runs", "sst2", "kd", "1"], "unknown task 'sst2': the campaign's tasks are SST-2, MRPC and RTE"),
+    (["glr", "5e-5", "1", "CoLA"], "unknown task 'CoLA'"),
+    (["glr", "5e-5"], "usage: scripts/run_cpu_campaign.sh glr LR SEEDS [TASK]"),
+    (["summary", "RTE", "kd"], "usage: scripts/run_cpu_campaign.sh summary TASK METHODS SEEDS"),
+    (["teacher", "MRPC", "1e-4"], "usage: scripts/run_cpu_campaign.sh teacher TASK LR EPOCHS"),
+    (["padding", "kd", "1", "2"], "usage: scripts/run_cpu_campaign.sh padding METHODS SEEDS"),
+])
+def test_a_stage_with_wrong_arguments_or_an_unknown_task_stops_before_any_work(tmp_path, args, message):
+    work = tmp_path / "work"
+    result = _stage(*args, WORK=work, GEN_LR="2e-4")
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "unbound variable" not in result.stderr and not work.exists()
+
+
+def test_glr_sweeps_the_generator_lr_of_the_given_task(tmp_path):
+    """`glr LR SEEDS TASK` trains mate-kd on TASK at that generator lr, in a directory of its own."""
+    work = tmp_path / "work"
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "glue", "RTE"), work / "data" / "RTE")
+    header, *rows = (work / "data" / "RTE" / "train.tsv").read_text().splitlines()
+    # 64 pairs: 2 updates an epoch, so that the 10 epochs hold student updates after the first 10 generator ones.
+    (work / "data" / "RTE" / "train.tsv").write_text("\n".join([header] + (rows * 64)[:64]) + "\n")
+    paths = build_tiny_models(str(tmp_path / "models"), "bert", id2label={0: "entailment", 1: "not_entailment"})
+    shutil.copytree(paths["teacher"], work / "teacher" / "RTE")
+    shutil.copytree(paths["student"], work / "student")
+    shutil.copytree(paths["generator"], work / "generator")
+    result = _stage("glr", "5e-5", "1", "RTE", WORK=work, TQDM_DISABLE=1)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = work / "glr" / "RTE-5e-5" / "runs" / "RTE" / "mate-kd" / "seed1"
+    assert (run / "eval_results.json").is_file()
+    assert "generator_learning_rate: 5.0e-05" in (run / "run_config.yaml").read_text()
+    assert not (work / "campaign").exists()
