@@ -16,6 +16,7 @@ import statistics
 
 import yaml
 
+from mate_kd.compare import paired_difference
 from mate_kd.plot import adversary_curves, finish_axes, plot_runs, pyplot, read_log, save
 
 TASKS = ("SST-2", "MRPC", "RTE")
@@ -83,9 +84,8 @@ def adversary_table(root: str) -> list[str]:
     """Per campaign and method, the probe at the first, middle and last evaluation, mean over seeds."""
     lines = ["| runs | method | seeds | at update | D(S(x'),T(x')) current G | initial G | current / initial | "
              "replaced, current G | initial G | D(S(x),T(x)) |", "| --- |" * 1 + " --- |" * 9]
-    campaigns = [f"campaign/{t}" for t in TASKS] + sorted(os.path.relpath(d, root) for d in glob.glob(f"{root}/glr/*"))
-    for campaign in campaigns:
-        task = "SST-2" if campaign.startswith("glr/") else campaign.split("/")[1]
+    campaigns = [(f"campaign/{t}", t) for t in TASKS] + [(c, t) for t in TASKS for c in _sweep_campaigns(root, t)]
+    for campaign, task in campaigns:
         for method in ("mate-kd", "mate-kd-ng0"):
             curves = [adversary_curves(read_log(os.path.dirname(r))) for r in _runs(root, campaign, task, method)]
             curves = [c for c in curves if c]
@@ -109,16 +109,28 @@ def _generator_lr(run: str) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def glr_table(root: str) -> list[str]:
-    """The generator-lr sweep on SST: best-on-dev and final per seed, with kd's runs of the same seeds beside.
+def _glr_task(sweep: str) -> str:
+    """The task of a sweep directory, glr/TASK-LR (glr/SST-2-5e-5 -> SST-2)."""
+    name = os.path.basename(sweep)
+    return next(t for t in TASKS if name.startswith(f"{t}-"))
+
+
+def _sweep_campaigns(root: str, task: str) -> list[str]:
+    return sorted(os.path.relpath(d, root) for d in glob.glob(f"{root}/glr/*") if _glr_task(d) == task)
+
+
+def glr_table(root: str, task: str) -> list[str]:
+    """One task's generator-lr sweep: per rate and seed, best-on-dev and final beside kd's run of the same seed,
+    then per rate the paired-by-seed difference against kd (x100, 95% t-interval, better / equal / worse).
 
     The main campaign's mate-kd runs are the sweep's points at their rate (same flags), so they count once."""
     lines = ["| generator lr | seed | runs | best-on-dev | final | kd best-on-dev (same seed) | kd final | "
              "replaced at the end (probe) | wall min |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    kd = {_seed(r): _json(r) for r in _runs(root, "campaign/SST-2", "SST-2", "kd")}
-    campaigns = [os.path.relpath(d, root) for d in glob.glob(f"{root}/glr/SST-2-*")] + ["campaign/SST-2"]
+    kd = {_seed(r): _json(r) for r in _runs(root, f"campaign/{task}", task, "kd")}
     points = [(_generator_lr(run), _seed(run), where, run)
-              for where in campaigns for run in _runs(root, where, "SST-2", "mate-kd")]
+              for where in _sweep_campaigns(root, task) + [f"campaign/{task}"]
+              for run in _runs(root, where, task, "mate-kd")]
+    diffs: dict[str, dict[str, list[float]]] = {}
     for rate, seed, where, run in sorted(points, key=lambda p: (float(p[0]), p[1], p[2])):
         results = _json(run)
         probe = adversary_curves(read_log(os.path.dirname(run))).get("replaced_current", {})
@@ -128,15 +140,31 @@ def glr_table(root: str) -> list[str]:
         wall = _json(os.path.join(os.path.dirname(run), "compare_run.json")).get("wall_s")
         lines.append(f"| {rate} | {seed} | {where} | {_score(results, 'best'):.2f} | "
                      f"{_score(results, 'final'):.2f} | {kd_cells} | {replaced} | {wall / 60:.0f} |")
+        for which in ("best", "final") if other else ():
+            diffs.setdefault(rate, {}).setdefault(which, []).append(_score(results, which) - _score(other, which))
+    lines += ["", "| generator lr | score | seeds | mate-kd − kd, mean ± std | 95% CI | better / equal / worse |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for rate, by_score in sorted(diffs.items(), key=lambda item: float(item[0])):
+        for which, values in by_score.items():
+            d = paired_difference(values)
+            spread = f" ± {d['std']:.2f}" if d["std"] is not None else ""
+            ci = f"[{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]" if d["ci95"] else "–"
+            lines.append(f"| {rate} | {'best-on-dev' if which == 'best' else 'final'} | {d['n']} | "
+                         f"{d['mean']:+.2f}{spread} | {ci} | {d['wins']} / {d['ties']} / {d['losses']} |")
     return lines
 
 
 def padding_table(root: str) -> list[str]:
-    """SST runs without --group_by_length (the padding stage) beside the campaign's length-grouped runs, per seed."""
+    """SST runs without --group_by_length (the padding stage) beside the campaign's length-grouped runs, per seed,
+    then per method the paired-by-seed difference ungrouped − grouped (x100) and the mean wall-time ratio."""
     lines = ["| method | seed | grouped best / final | grouped wall min | ungrouped best / final | ungrouped wall min | "
              "ungrouped / grouped wall |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    summary = ["", "| method | seeds | ungrouped − grouped best-on-dev | 95% CI | final | 95% CI | "
+               "mean wall ratio |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for method in ("kd", "mate-kd"):
         grouped = {_seed(r): r for r in _runs(root, "campaign/SST-2", "SST-2", method)}
+        diffs: dict[str, list[float]] = {"best": [], "final": []}
+        ratios = []
         for run in _runs(root, "padding/SST-2", "SST-2", method):
             seed = _seed(run)
             if seed not in grouped:
@@ -146,9 +174,19 @@ def padding_table(root: str) -> list[str]:
                 results = _json(r)
                 wall = _json(os.path.join(os.path.dirname(r), "compare_run.json"))["wall_s"]
                 cells.append((f"{_score(results, 'best'):.2f} / {_score(results, 'final'):.2f}", wall))
+            for which in diffs:
+                diffs[which].append(_score(_json(run), which) - _score(_json(grouped[seed]), which))
+            ratios.append(cells[1][1] / cells[0][1])
             lines.append(f"| {method} | {seed} | {cells[0][0]} | {cells[0][1] / 60:.0f} | {cells[1][0]} | "
-                         f"{cells[1][1] / 60:.0f} | {cells[1][1] / cells[0][1]:.2f} |")
-    return lines
+                         f"{cells[1][1] / 60:.0f} | {ratios[-1]:.2f} |")
+        if ratios:
+            cells = []
+            for which in ("best", "final"):
+                d = paired_difference(diffs[which])
+                ci = f"[{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]" if d["ci95"] else "–"
+                cells.append(f"{d['mean']:+.2f} ({d['wins']} / {d['ties']} / {d['losses']}) | {ci}")
+            summary.append(f"| {method} | {len(ratios)} | {' | '.join(cells)} | {statistics.mean(ratios):.2f} |")
+    return lines + summary
 
 
 def wall_table(root: str, campaign_of: dict[str, str]) -> list[str]:
@@ -168,14 +206,13 @@ def wall_table(root: str, campaign_of: dict[str, str]) -> list[str]:
 
 
 def adversary_figures(root: str, figures: str, campaign_of: dict[str, str]) -> list[str]:
-    """Seed 1 of every method per task; on SST the generator-lr sweep's seed-1 runs join it, labelled by rate."""
+    """Seed 1 of every method per task, with the generator-lr sweep's seed-1 runs of that task labelled by rate."""
     written = []
     for task in TASKS:
         campaign = campaign_of.get(task, f"campaign/{task}")
         runs = [(f"{root}/{campaign}/runs/{task}/{m}/seed1", m) for m in METHODS]
-        if task == "SST-2":
-            runs += [(f"{sweep}/runs/SST-2/mate-kd/seed1", f"mate-kd, generator lr {sweep.rsplit('-', 2)[-2]}"
-                      f"-{sweep.rsplit('-', 1)[-1]}") for sweep in sorted(glob.glob(f"{root}/glr/SST-2-*"))]
+        runs += [(f"{root}/{sweep}/runs/{task}/mate-kd/seed1", f"mate-kd, generator lr {sweep[len(f'glr/{task}-'):]}")
+                 for sweep in _sweep_campaigns(root, task)]
         runs = [(d, label) for d, label in runs if os.path.isfile(f"{d}/eval_results.json")]
         if len(runs) > 1:
             written.append(plot_runs([d for d, _ in runs], f"{figures}/paper_runs_{task}.png",
@@ -197,7 +234,9 @@ def main() -> None:
     print("## Teachers\n", *teacher_table(root), sep="\n")
     if os.path.isfile(f"{root}/generator/mlm_results.json"):
         print("\n## Generator\n", *generator_figure(root, args.figures), sep="\n")
-    print("\n## Generator-lr sweep (SST)\n", *glr_table(root), sep="\n")
+    for task in TASKS:
+        if _sweep_campaigns(root, task):
+            print(f"\n## Generator-lr sweep ({task})\n", *glr_table(root, task), sep="\n")
     print("\n## Adversary probe\n", *adversary_table(root), sep="\n")
     if glob.glob(f"{root}/padding/SST-2/runs/SST-2/*/seed*/eval_results.json"):
         print("\n## Padding check (SST)\n", *padding_table(root), sep="\n")

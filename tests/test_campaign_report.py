@@ -35,6 +35,11 @@ def test_block2_report_has_the_ablation_the_sweep_and_the_padding_check(tmp_path
     results = tmp_path / "results"
     shutil.copytree(BLOCK2, results)
     shutil.rmtree(results / "padding")
+    sweep = results / "glr" / "MRPC-5e-5" / "runs" / "MRPC" / "mate-kd" / "seed1"
+    shutil.copytree(results / "campaign" / "MRPC" / "runs" / "MRPC" / "mate-kd" / "seed1", sweep)
+    config = (sweep / "run_config.yaml").read_text()
+    assert "generator_learning_rate: 0.0002\n" in config
+    (sweep / "run_config.yaml").write_text(config.replace("generator_learning_rate: 0.0002", "generator_learning_rate: 5.0e-05"))
     padded = results / "padding" / "SST-2" / "runs" / "SST-2" / "kd" / "seed1"
     shutil.copytree(results / "campaign" / "SST-2" / "runs" / "SST-2" / "kd" / "seed1", padded)
     record = json.loads((padded / "compare_run.json").read_text())
@@ -49,3 +54,15 @@ def test_block2_report_has_the_ablation_the_sweep_and_the_padding_check(tmp_path
     minutes = round(grouped_wall / 60)
     assert f"| kd | 1 | 84.29 / 83.83 | {minutes} | 84.29 / 83.83 | {round(2 * grouped_wall / 60)} | 2.00 |" in out
     assert "| mate-kd |" not in out.split("## Padding check (SST)")[1].split("## Wall times")[0]
+    assert "| kd | 1 | +0.00 (0 / 1 / 0) | – | +0.00 (0 / 1 / 0) | – | 2.00 |" in out
+    # SST's sweep pairs each rate with kd seed by seed; the 2e-4 rows are the campaign's mate-kd - kd statistics
+    sst = out.split("## Generator-lr sweep (SST-2)")[1].split("## ")[0]
+    assert "| 2e-4 | best-on-dev | 5 | +0.99 ± 0.40 | [+0.49, +1.49] | 5 / 0 / 0 |" in sst
+    assert "| 5e-5 | final | 2 | +1.26 ± 1.30 | [-10.40, +12.92] | 2 / 0 / 0 |" in sst
+    # a sweep on another task gets its own section, paired with that task's kd runs, and joins its figure
+    mrpc = out.split("## Generator-lr sweep (MRPC)")[1].split("## ")[0]
+    assert "| 5e-5 | 1 | glr/MRPC-5e-5 | 76.31 | 71.00 | 76.31 | 70.06 |" in mrpc
+    assert "| 5e-5 | best-on-dev | 1 | +0.00 | – | 0 / 1 / 0 |" in mrpc
+    assert "| 5e-5 | final | 1 | +0.94 | – | 1 / 0 / 0 |" in mrpc
+    assert "| 2e-4 | 1 | campaign/MRPC |" in mrpc and "SST-2" not in mrpc
+    assert "| glr/MRPC-5e-5 | mate-kd | 1 | 50 |" in out
