@@ -189,6 +189,29 @@ def padding_table(root: str) -> list[str]:
     return lines + summary
 
 
+def collapse_table(root: str) -> list[str]:
+    """Per mate-kd run, how far the adversarial updates moved the generator (RUN/generator_drift.json, written by
+    `run_cpu_campaign.sh drift` before sync): the collapse columns show a generator that puts one token everywhere."""
+    records = sorted(glob.glob(f"{root}/*/*/runs/*/*/seed*/generator_drift.json"))
+    if not records:
+        return []
+    lines = ["| runs | method | seed | generator lr | generator updates | relative weight change | "
+             "mean KL(end ‖ start) | top-1 changed | distinct top-1 tokens | commonest top-1 token |",
+             "| --- |" + " --- |" * 9]
+    start = _json(records[0])["start_generator"]
+    lines.append(f"| start | | | | 0 | 0 | 0 | 0 | {start['distinct_top1']} | "
+                 f"{start['commonest_top1']!r} {100 * start['commonest_top1_share']:.1f}% |")
+    for path in records:
+        r, run = _json(path), os.path.dirname(path)
+        campaign = os.path.relpath(run, root).split("/runs/")[0]
+        method = os.path.basename(os.path.dirname(run))
+        lines.append(f"| {campaign} | {method} | {_seed(path)} | {r['generator_learning_rate']:g} | "
+                     f"{r['generator_updates']} | {r['relative_weight_change']:.2e} | {r['mean_kl_end_start']:.2e} | "
+                     f"{100 * r['top1_changed']:.1f}% | {r['distinct_top1']} | "
+                     f"{r['commonest_top1']!r} {100 * r['commonest_top1_share']:.1f}% |")
+    return lines
+
+
 def wall_table(root: str, campaign_of: dict[str, str]) -> list[str]:
     lines = ["| task | method | runs | median wall min | student updates | generator updates |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -240,6 +263,8 @@ def main() -> None:
     print("\n## Adversary probe\n", *adversary_table(root), sep="\n")
     if glob.glob(f"{root}/padding/SST-2/runs/SST-2/*/seed*/eval_results.json"):
         print("\n## Padding check (SST)\n", *padding_table(root), sep="\n")
+    if collapse := collapse_table(root):
+        print("\n## Generator drift and collapse (per mate-kd run)\n", *collapse, sep="\n")
     print("\n## Wall times\n", *wall_table(root, campaign_of), sep="\n")
     for path in adversary_figures(root, args.figures, campaign_of):
         print(f"wrote {path}")

@@ -14,6 +14,8 @@
 #   scripts/run_cpu_campaign.sh runs TASK METHODS SEEDS   # the main campaign for one task
 #   scripts/run_cpu_campaign.sh padding METHODS SEEDS     # SST without --group_by_length (the padding check)
 #   scripts/run_cpu_campaign.sh summary TASK METHODS SEEDS  # results.json/md and curves of the finished runs
+#   scripts/run_cpu_campaign.sh drift                # how far each finished mate-kd run moved its generator
+#                                                    # (RUN/generator_drift.json; before sync, which keeps no weights)
 #   scripts/run_cpu_campaign.sh sync                 # finished runs' small files -> docs/results/paper/$BLOCK
 #   scripts/run_cpu_campaign.sh restore              # docs/results/paper/$BLOCK -> $WORK (same machine only:
 #                                                    # rebuild data, student, generator and the selected teachers
@@ -168,11 +170,20 @@ COMPARE_FLAGS=()  # flags of compare itself (before its --); the rest of campaig
 
 # The small files of every finished run (no weights): what results.json, the curves and the report read, and
 # what `compare` needs to reuse a finished run on another machine.
-SMALL=(eval_results.json log.jsonl run_config.yaml compare_run.json mlm_results.json mlm_log.jsonl)
+SMALL=(eval_results.json log.jsonl run_config.yaml compare_run.json mlm_results.json mlm_log.jsonl generator_drift.json)
 results_dir() {
   [ -n "${RESULTS:-}" ] && { echo "$RESULTS"; return; }
   [ -n "${BLOCK:-}" ] || { echo "set BLOCK to this block's name under docs/results/paper (see the header)" >&2; exit 2; }
   echo "$(dirname "$0")/../docs/results/paper/$BLOCK"
+}
+
+drift() {  # the collapse measurement of docs/results-cpu.md, kept per run: the generator's weights are not synced
+  local roots=() d
+  for d in "$WORK/campaign" "$WORK/glr" "$WORK/padding"; do [ -d "$d" ] && roots+=("$d"); done
+  [ -f "$WORK/generator/config.json" ] && [ ${#roots[@]} -gt 0 ] || {
+    echo "nothing to measure: $WORK has no generator or no campaign runs yet" >&2; exit 2; }
+  python "$(dirname "$0")/generator_drift.py" --start "$WORK/generator" --dev "$WORK/gen_text/dev.jsonl" --write \
+    "${roots[@]}"
 }
 
 sync() {
@@ -253,6 +264,7 @@ case "${1:-}" in
   runs) usage 3 3 "runs TASK METHODS SEEDS" "$@"; campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
   padding) usage 2 2 "padding METHODS SEEDS" "$@"; campaign SST-2 "$2" "$3" "$WORK/padding/SST-2" "$GEN_LR" ;;
   summary) usage 3 3 "summary TASK METHODS SEEDS" "$@"; COMPARE_FLAGS=(--summary_only); campaign "$2" "$3" "$4" "$WORK/campaign/$2" "$GEN_LR" --group_by_length ;;
+  drift) drift ;;
   sync) sync ;;
   restore) restore ;;
   *) sed -n '5,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;  # the header's usage, however long it grows

@@ -42,6 +42,12 @@ def test_block2_report_has_the_ablation_the_sweep_and_the_padding_check(tmp_path
     (sweep / "run_config.yaml").write_text(config.replace("generator_learning_rate: 0.0002", "generator_learning_rate: 5.0e-05"))
     padded = results / "padding" / "SST-2" / "runs" / "SST-2" / "kd" / "seed1"
     shutil.copytree(results / "campaign" / "SST-2" / "runs" / "SST-2" / "kd" / "seed1", padded)
+    drift = {"generator_learning_rate": 2e-4, "generator_updates": 200, "relative_weight_change": 0.0123,
+             "mean_kl_end_start": 4.5, "top1_changed": 0.9, "distinct_top1": 1, "commonest_top1": "separate",
+             "commonest_top1_share": 0.999, "start_generator": {"distinct_top1": 323, "commonest_top1": "the",
+                                                                "commonest_top1_share": 0.107}}
+    (results / "campaign" / "RTE" / "runs" / "RTE" / "mate-kd" / "seed1" / "generator_drift.json").write_text(
+        json.dumps(drift))
     record = json.loads((padded / "compare_run.json").read_text())
     grouped_wall, record["wall_s"] = record["wall_s"], 2 * record["wall_s"]
     (padded / "compare_run.json").write_text(json.dumps(record))
@@ -53,7 +59,7 @@ def test_block2_report_has_the_ablation_the_sweep_and_the_padding_check(tmp_path
     assert "| campaign/SST-2 | mate-kd-ng0 | 5 | 2170 | 0.2416 | 0.2416 | 1.000 | 80.9% | 80.9% | 0.0349 |" in out
     minutes = round(grouped_wall / 60)
     assert f"| kd | 1 | 84.29 / 83.83 | {minutes} | 84.29 / 83.83 | {round(2 * grouped_wall / 60)} | 2.00 |" in out
-    assert "| mate-kd |" not in out.split("## Padding check (SST)")[1].split("## Wall times")[0]
+    assert "| mate-kd |" not in out.split("## Padding check (SST)")[1].split("## ")[0]
     assert "| kd | 1 | +0.00 (0 / 1 / 0) | – | +0.00 (0 / 1 / 0) | – | 2.00 |" in out
     # SST's sweep pairs each rate with kd seed by seed; the 2e-4 rows are the campaign's mate-kd - kd statistics
     sst = out.split("## Generator-lr sweep (SST-2)")[1].split("## ")[0]
@@ -66,3 +72,6 @@ def test_block2_report_has_the_ablation_the_sweep_and_the_padding_check(tmp_path
     assert "| 5e-5 | final | 1 | +0.94 | – | 1 / 0 / 0 |" in mrpc
     assert "| 2e-4 | 1 | campaign/MRPC |" in mrpc and "SST-2" not in mrpc
     assert "| glr/MRPC-5e-5 | mate-kd | 1 | 50 |" in out
+    collapse = out.split("## Generator drift and collapse (per mate-kd run)")[1].split("## ")[0]
+    assert "| start | | | | 0 | 0 | 0 | 0 | 323 | 'the' 10.7% |" in collapse
+    assert "| campaign/RTE | mate-kd | 1 | 0.0002 | 200 | 1.23e-02 | 4.50e+00 | 90.0% | 1 | 'separate' 99.9% |" in collapse

@@ -33,6 +33,7 @@ def work(tmp_path):
     _write(f"{work}/generator/model.safetensors", "weights")
     _write(f"{work}/{RUN}/eval_results.json", json.dumps({"best": {"step": 100}}))
     _write(f"{work}/{RUN}/log.jsonl", '{"step": 100}\n')
+    _write(f"{work}/{RUN}/generator_drift.json", json.dumps({"distinct_top1": 1}))
     _write(f"{work}/{RUN}/best/model.safetensors", "weights")
     _write(f"{work}/{RUN}/checkpoints/step-00000100/eval_results.json")
     return work
@@ -50,6 +51,7 @@ def test_sync_copies_small_files_and_the_machine_only(work, tmp_path):
     assert result.returncode == 0, result.stderr
     copied = sorted(os.path.relpath(os.path.join(d, f), results) for d, _, fs in os.walk(results) for f in fs)
     assert copied == ["campaign/SST-2/runs/SST-2/kd/seed1/eval_results.json",
+                      "campaign/SST-2/runs/SST-2/kd/seed1/generator_drift.json",
                       "campaign/SST-2/runs/SST-2/kd/seed1/log.jsonl", "generator/mlm_results.json", "machine.json"]
     machine = json.loads((results / "machine.json").read_text())
     assert machine["cpu"] and machine["torch"].startswith("2.") and machine["torch_cpu_capability"]
@@ -69,6 +71,12 @@ def test_restore_refuses_a_rebuilt_generator_that_differs_and_copies_nothing(wor
     result = _stage("restore", WORK=fresh, RESULTS=results)
     assert result.returncode == 0 and "restored 1 finished runs" in result.stdout
     assert (fresh / RUN / "eval_results.json").read_text() == (work / RUN / "eval_results.json").read_text()
+
+
+def test_drift_without_runs_or_generator_says_so_and_writes_nothing(tmp_path):
+    result = _stage("drift", WORK=tmp_path / "work")
+    assert result.returncode == 2 and "has no generator or no campaign runs yet" in result.stderr
+    assert not (tmp_path / "work").exists()
 
 
 def test_an_unknown_stage_prints_the_usage(tmp_path):
@@ -129,3 +137,11 @@ def test_glr_sweeps_the_generator_lr_of_the_given_task(tmp_path):
     assert (run / "eval_results.json").is_file()
     assert "generator_learning_rate: 5.0e-05" in (run / "run_config.yaml").read_text()
     assert not (work / "campaign").exists()
+    # drift keeps how far the run moved its generator beside the run, for sync (the weights are not synced)
+    (work / "gen_text").mkdir()
+    (work / "gen_text" / "dev.jsonl").write_text('{"text": "the movie was good"}\n{"text": "a bad film"}\n')
+    result = _stage("drift", WORK=work)
+    assert result.returncode == 0, result.stderr[-2000:]
+    drift = json.loads((run / "generator_drift.json").read_text())
+    assert drift["generator_learning_rate"] == 5e-5 and drift["generator_updates"] >= 1
+    assert drift["relative_weight_change"] > 0 and str(run) in result.stdout
