@@ -32,14 +32,17 @@ def test_block2_report_has_the_ablation_the_sweep_and_the_padding_check(tmp_path
                                BLOCK2, "--figures", str(tmp_path / "recorded")], capture_output=True, text=True,
                               check=True).stdout
     assert "| kd | 1 | 84.29 / 83.83 | 13 | 84.17 / 82.68 | 15 | 1.16 |" in recorded  # the synced padding run
+    assert "| mate-kd | 3 | -0.11 (1 / 1 / 1) | [-1.70, +1.47] | +0.31 (2 / 0 / 1) | [-1.59, +2.20] | 2.22 |" in recorded
+    assert "| 5e-5 | 1 | glr/MRPC-5e-5 | 75.21 | 69.93 | 76.31 | 70.06 | 90.0% | 48 |" in recorded
+    assert "| glr/MRPC-5e-5 | mate-kd | 1 | 5e-05 | 110 |" in recorded  # its generator_drift.json
     results = tmp_path / "results"
     shutil.copytree(BLOCK2, results)
     shutil.rmtree(results / "padding")
-    sweep = results / "glr" / "MRPC-5e-5" / "runs" / "MRPC" / "mate-kd" / "seed1"
+    sweep = results / "glr" / "MRPC-1e-5" / "runs" / "MRPC" / "mate-kd" / "seed1"
     shutil.copytree(results / "campaign" / "MRPC" / "runs" / "MRPC" / "mate-kd" / "seed1", sweep)
     config = (sweep / "run_config.yaml").read_text()
     assert "generator_learning_rate: 0.0002\n" in config
-    (sweep / "run_config.yaml").write_text(config.replace("generator_learning_rate: 0.0002", "generator_learning_rate: 5.0e-05"))
+    (sweep / "run_config.yaml").write_text(config.replace("generator_learning_rate: 0.0002", "generator_learning_rate: 1.0e-05"))
     padded = results / "padding" / "SST-2" / "runs" / "SST-2" / "kd" / "seed1"
     shutil.copytree(results / "campaign" / "SST-2" / "runs" / "SST-2" / "kd" / "seed1", padded)
     drift = {"generator_learning_rate": 2e-4, "generator_updates": 200, "relative_weight_change": 0.0123,
@@ -67,11 +70,11 @@ def test_block2_report_has_the_ablation_the_sweep_and_the_padding_check(tmp_path
     assert "| 5e-5 | final | 2 | +1.26 ± 1.30 | [-10.40, +12.92] | 2 / 0 / 0 |" in sst
     # a sweep on another task gets its own section, paired with that task's kd runs, and joins its figure
     mrpc = out.split("## Generator-lr sweep (MRPC)")[1].split("## ")[0]
-    assert "| 5e-5 | 1 | glr/MRPC-5e-5 | 76.31 | 71.00 | 76.31 | 70.06 |" in mrpc
-    assert "| 5e-5 | best-on-dev | 1 | +0.00 | – | 0 / 1 / 0 |" in mrpc
-    assert "| 5e-5 | final | 1 | +0.94 | – | 1 / 0 / 0 |" in mrpc
+    assert "| 1e-5 | 1 | glr/MRPC-1e-5 | 76.31 | 71.00 | 76.31 | 70.06 |" in mrpc
+    assert "| 1e-5 | best-on-dev | 1 | +0.00 | – | 0 / 1 / 0 |" in mrpc
+    assert "| 1e-5 | final | 1 | +0.94 | – | 1 / 0 / 0 |" in mrpc
     assert "| 2e-4 | 1 | campaign/MRPC |" in mrpc and "SST-2" not in mrpc
-    assert "| glr/MRPC-5e-5 | mate-kd | 1 | 50 |" in out
+    assert "| glr/MRPC-1e-5 | mate-kd | 1 | 50 |" in out
     collapse = out.split("## Generator drift and collapse (per mate-kd run)")[1].split("## ")[0]
     assert "| start | | | | 0 | 0 | 0 | 0 | 323 | 'the' 10.7% |" in collapse
     assert "| campaign/RTE | mate-kd | 1 | 0.0002 | 200 | 1.23e-02 | 4.50e+00 | 90.0% | 1 | 'separate' 99.9% |" in collapse
