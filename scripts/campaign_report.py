@@ -109,6 +109,11 @@ def _generator_lr(run: str) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def _ci(d: dict) -> str:
+    """A paired_difference's 95% interval as the report prints it; "–" for a single seed."""
+    return f"[{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]" if d["ci95"] else "–"
+
+
 def _glr_task(sweep: str) -> str:
     """The task of a sweep directory, glr/TASK-LR (glr/SST-2-5e-5 -> SST-2)."""
     name = os.path.basename(sweep)
@@ -148,9 +153,8 @@ def glr_table(root: str, task: str) -> list[str]:
         for which, values in by_score.items():
             d = paired_difference(values)
             spread = f" ± {d['std']:.2f}" if d["std"] is not None else ""
-            ci = f"[{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]" if d["ci95"] else "–"
             lines.append(f"| {rate} | {'best-on-dev' if which == 'best' else 'final'} | {d['n']} | "
-                         f"{d['mean']:+.2f}{spread} | {ci} | {d['wins']} / {d['ties']} / {d['losses']} |")
+                         f"{d['mean']:+.2f}{spread} | {_ci(d)} | {d['wins']} / {d['ties']} / {d['losses']} |")
     return lines
 
 
@@ -170,12 +174,12 @@ def padding_table(root: str) -> list[str]:
             if seed not in grouped:
                 continue
             cells = []
-            for r in (grouped[seed], run):
-                results = _json(r)
+            pair = [_json(r) for r in (grouped[seed], run)]
+            for r, results in zip((grouped[seed], run), pair):
                 wall = _json(os.path.join(os.path.dirname(r), "compare_run.json"))["wall_s"]
                 cells.append((f"{_score(results, 'best'):.2f} / {_score(results, 'final'):.2f}", wall))
             for which in diffs:
-                diffs[which].append(_score(_json(run), which) - _score(_json(grouped[seed]), which))
+                diffs[which].append(_score(pair[1], which) - _score(pair[0], which))
             ratios.append(cells[1][1] / cells[0][1])
             lines.append(f"| {method} | {seed} | {cells[0][0]} | {cells[0][1] / 60:.0f} | {cells[1][0]} | "
                          f"{cells[1][1] / 60:.0f} | {ratios[-1]:.2f} |")
@@ -183,8 +187,7 @@ def padding_table(root: str) -> list[str]:
             cells = []
             for which in ("best", "final"):
                 d = paired_difference(diffs[which])
-                ci = f"[{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]" if d["ci95"] else "–"
-                cells.append(f"{d['mean']:+.2f} ({d['wins']} / {d['ties']} / {d['losses']}) | {ci}")
+                cells.append(f"{d['mean']:+.2f} ({d['wins']} / {d['ties']} / {d['losses']}) | {_ci(d)}")
             summary.append(f"| {method} | {len(ratios)} | {' | '.join(cells)} | {statistics.mean(ratios):.2f} |")
     return lines + summary
 
