@@ -4,6 +4,9 @@ Reads one block of docs/results/paper (what `run_cpu_campaign.sh sync` copies ou
 prints the markdown tables that the report quotes, and writes its figures:
 
     python scripts/campaign_report.py --results docs/results/paper/BLOCK --figures docs/figures/BLOCK
+
+With --pool OTHER_BLOCK..., each task's mate-kd − kd pairs of all the blocks are also pooled seed by seed (a
+mate-kd run pairs only with kd of its own block), and the kd runs that two blocks share are checked for equality.
 """
 
 from __future__ import annotations
@@ -124,6 +127,35 @@ def _sweep_campaigns(root: str, task: str) -> list[str]:
     return sorted(os.path.relpath(d, root) for d in glob.glob(f"{root}/glr/*") if _glr_task(d) == task)
 
 
+def _glr_points(root: str, task: str) -> list[tuple[str, int, str, str]]:
+    """(rate, seed, campaign, run) of every mate-kd run of a task: the sweep's and the main campaign's."""
+    points = [(_generator_lr(run), _seed(run), where, run)
+              for where in _sweep_campaigns(root, task) + [f"campaign/{task}"]
+              for run in _runs(root, where, task, "mate-kd")]
+    return sorted(points, key=lambda p: (float(p[0]), p[1], p[2]))
+
+
+def _kd_runs(root: str, task: str) -> dict[int, dict]:
+    return {_seed(r): _json(r) for r in _runs(root, f"campaign/{task}", task, "kd")}
+
+
+def _glr_pairs(root: str, task: str) -> dict[str, dict[int, dict[str, float]]]:
+    """Per rate and seed, mate-kd − kd of the same seed in this block (x100), best-on-dev and final."""
+    kd, pairs = _kd_runs(root, task), {}
+    for rate, seed, _, run in _glr_points(root, task):
+        if seed in kd:
+            results = _json(run)
+            pairs.setdefault(rate, {})[seed] = {w: _score(results, w) - _score(kd[seed], w) for w in ("best", "final")}
+    return pairs
+
+
+def _difference_rows(label: str, which: str, values: list[float]) -> str:
+    d = paired_difference(values)
+    spread = f" ± {d['std']:.2f}" if d["std"] is not None else ""
+    return (f"| {label} | {'best-on-dev' if which == 'best' else 'final'} | {d['n']} | {d['mean']:+.2f}{spread} | "
+            f"{_ci(d)} | {d['wins']} / {d['ties']} / {d['losses']} |")
+
+
 def glr_table(root: str, task: str) -> list[str]:
     """One task's generator-lr sweep: per rate and seed, best-on-dev and final beside kd's run of the same seed,
     then per rate the paired-by-seed difference against kd (x100, 95% t-interval, better / equal / worse).
@@ -131,12 +163,8 @@ def glr_table(root: str, task: str) -> list[str]:
     The main campaign's mate-kd runs are the sweep's points at their rate (same flags), so they count once."""
     lines = ["| generator lr | seed | runs | best-on-dev | final | kd best-on-dev (same seed) | kd final | "
              "replaced at the end (probe) | wall min |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    kd = {_seed(r): _json(r) for r in _runs(root, f"campaign/{task}", task, "kd")}
-    points = [(_generator_lr(run), _seed(run), where, run)
-              for where in _sweep_campaigns(root, task) + [f"campaign/{task}"]
-              for run in _runs(root, where, task, "mate-kd")]
-    diffs: dict[str, dict[str, list[float]]] = {}
-    for rate, seed, where, run in sorted(points, key=lambda p: (float(p[0]), p[1], p[2])):
+    kd = _kd_runs(root, task)
+    for rate, seed, where, run in _glr_points(root, task):
         results = _json(run)
         probe = adversary_curves(read_log(os.path.dirname(run))).get("replaced_current", {})
         other = kd.get(seed)
@@ -145,17 +173,43 @@ def glr_table(root: str, task: str) -> list[str]:
         wall = _json(os.path.join(os.path.dirname(run), "compare_run.json")).get("wall_s")
         lines.append(f"| {rate} | {seed} | {where} | {_score(results, 'best'):.2f} | "
                      f"{_score(results, 'final'):.2f} | {kd_cells} | {replaced} | {wall / 60:.0f} |")
-        for which in ("best", "final") if other else ():
-            diffs.setdefault(rate, {}).setdefault(which, []).append(_score(results, which) - _score(other, which))
     lines += ["", "| generator lr | score | seeds | mate-kd − kd, mean ± std | 95% CI | better / equal / worse |",
               "| --- | --- | --- | --- | --- | --- |"]
-    for rate, by_score in sorted(diffs.items(), key=lambda item: float(item[0])):
-        for which, values in by_score.items():
-            d = paired_difference(values)
-            spread = f" ± {d['std']:.2f}" if d["std"] is not None else ""
-            lines.append(f"| {rate} | {'best-on-dev' if which == 'best' else 'final'} | {d['n']} | "
-                         f"{d['mean']:+.2f}{spread} | {_ci(d)} | {d['wins']} / {d['ties']} / {d['losses']} |")
+    for rate, by_seed in sorted(_glr_pairs(root, task).items(), key=lambda item: float(item[0])):
+        for which in ("best", "final"):
+            lines.append(_difference_rows(rate, which, [d[which] for d in by_seed.values()]))
     return lines
+
+
+def pooled_table(roots: list[str], task: str) -> list[str]:
+    """mate-kd − kd per generator lr, pooled over blocks: each pair is a mate-kd run and the kd run of the same
+    seed in the same block (a mate-kd run is only comparable within its block), and a seed counts once, from
+    the first block that has it. Then every kd seed that two blocks both ran, which must agree (the rebuild check)."""
+    pairs: dict[str, dict[int, tuple[str, dict[str, float]]]] = {}
+    for root in roots:
+        for rate, by_seed in _glr_pairs(root, task).items():
+            for seed, d in by_seed.items():
+                pairs.setdefault(rate, {}).setdefault(seed, (os.path.basename(os.path.normpath(root)), d))
+    if len({block for by_seed in pairs.values() for block, _ in by_seed.values()}) < 2:
+        return []
+    lines = ["| generator lr | seed | block | mate-kd − kd best-on-dev | final |", "| --- | --- | --- | --- | --- |"]
+    summary = ["", "| generator lr | score | seeds | mate-kd − kd, mean ± std | 95% CI | better / equal / worse |",
+               "| --- | --- | --- | --- | --- | --- |"]
+    for rate, by_seed in sorted(pairs.items(), key=lambda item: float(item[0])):
+        for seed, (block, d) in sorted(by_seed.items()):
+            lines.append(f"| {rate} | {seed} | {block} | {d['best']:+.2f} | {d['final']:+.2f} |")
+        for which in ("best", "final"):
+            summary.append(_difference_rows(rate, which, [d[which] for _, d in by_seed.values()]))
+    check = ["", "| kd seed | " + " | ".join(os.path.basename(os.path.normpath(r)) for r in roots) + " | equal |",
+             "| --- |" + " --- |" * (len(roots) + 1)]
+    kd = [_kd_runs(root, task) for root in roots]
+    for seed in sorted(set().union(*kd)):
+        scores = [(_score(k[seed], "best"), _score(k[seed], "final")) if seed in k else None for k in kd]
+        if sum(s is not None for s in scores) > 1:
+            ran = {s for s in scores if s is not None}
+            check.append(f"| {seed} | " + " | ".join(f"{s[0]:.2f} / {s[1]:.2f}" if s else "–" for s in scores)
+                         + f" | {'yes' if len(ran) == 1 else 'no'} |")
+    return lines + summary + (check if len(check) > 3 else [])
 
 
 def padding_table(root: str) -> list[str]:
@@ -251,6 +305,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", required=True, help="One block: docs/results/paper/BLOCK, or the pilot's.")
     parser.add_argument("--figures", required=True, help="Where the figures go, e.g. docs/figures/BLOCK.")
+    parser.add_argument("--pool", nargs="+", default=[], metavar="BLOCK",
+                        help="Other blocks whose mate-kd − kd pairs join this block's, seed by seed (this block first).")
     args = parser.parse_args()
     root, campaign_of = args.results, {}
     if os.path.isfile(f"{root}/machine.json"):
@@ -263,6 +319,9 @@ def main() -> None:
     for task in TASKS:
         if _sweep_campaigns(root, task):
             print(f"\n## Generator-lr sweep ({task})\n", *glr_table(root, task), sep="\n")
+    for task in TASKS:
+        if args.pool and (pooled := pooled_table([root, *args.pool], task)):
+            print(f"\n## mate-kd − kd pooled over blocks ({task})\n", *pooled, sep="\n")
     print("\n## Adversary probe\n", *adversary_table(root), sep="\n")
     if glob.glob(f"{root}/padding/SST-2/runs/SST-2/*/seed*/eval_results.json"):
         print("\n## Padding check (SST)\n", *padding_table(root), sep="\n")

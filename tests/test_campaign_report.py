@@ -78,3 +78,37 @@ def test_block2_report_has_the_ablation_the_sweep_and_the_padding_check(tmp_path
     collapse = out.split("## Generator drift and collapse (per mate-kd run)")[1].split("## ")[0]
     assert "| start | | | | 0 | 0 | 0 | 0 | 323 | 'the' 10.7% |" in collapse
     assert "| campaign/RTE | mate-kd | 1 | 0.0002 | 200 | 1.23e-02 | 4.50e+00 | 90.0% | 1 | 'separate' 99.9% |" in collapse
+
+
+def test_pool_pairs_each_mate_kd_run_with_kd_of_its_own_block_and_counts_a_seed_once(tmp_path):
+    """A stand-in block 3 holds MRPC kd seeds 1, 2 (copies of block 2's) and generator-lr 5e-5 runs for seeds 1, 2
+    (block 2's 2e-4 runs relabelled). Pooled with block 2 first, seed 1 comes from block 2's own sweep run and
+    seed 2 from block 3; the kd seeds that both blocks ran are compared."""
+    block3 = tmp_path / "block3-test"
+    source = os.path.join(BLOCK2, "campaign", "MRPC", "runs", "MRPC")
+    for seed in (1, 2):
+        shutil.copytree(os.path.join(source, "kd", f"seed{seed}"), block3 / "campaign" / "MRPC" / "runs" / "MRPC" /
+                        "kd" / f"seed{seed}")
+        sweep = block3 / "glr" / "MRPC-5e-5" / "runs" / "MRPC" / "mate-kd" / f"seed{seed}"
+        shutil.copytree(os.path.join(source, "mate-kd", f"seed{seed}"), sweep)
+        config = (sweep / "run_config.yaml").read_text()
+        (sweep / "run_config.yaml").write_text(config.replace("generator_learning_rate: 0.0002",
+                                                              "generator_learning_rate: 5.0e-05"))
+    report = [sys.executable, os.path.join(ROOT, "scripts", "campaign_report.py"), "--figures", str(tmp_path / "f")]
+    out = subprocess.run(report + ["--results", BLOCK2, "--pool", str(block3)], capture_output=True, text=True,
+                         check=True).stdout
+    pooled = out.split("## mate-kd − kd pooled over blocks (MRPC)")[1].split("## ")[0]
+    assert "| 5e-5 | 1 | block2-xeon | -1.10 | -0.14 |" in pooled
+    assert "| 5e-5 | 2 | block3-test | +0.47 | +1.87 |" in pooled
+    assert "| 5e-5 | final | 2 | +0.87 ± 1.42 | [-11.85, +13.58] | 1 / 0 / 1 |" in pooled
+    assert "| 2e-4 | 3 | block2-xeon |" in pooled and "| 2e-4 | 1 | block3-test |" not in pooled
+    assert "| 1 | 76.31 / 70.06 | 76.31 / 70.06 | yes |" in pooled and "| 3 | " not in pooled.split("| kd seed |")[1]
+    # the other order takes seed 1 from block 3, whose relabelled run ties kd's best there
+    out = subprocess.run(report + ["--results", str(block3), "--pool", BLOCK2], capture_output=True, text=True,
+                         check=True).stdout
+    assert "| 5e-5 | 1 | block3-test | +0.00 | +0.94 |" in out
+    # one block's pairs alone are not a pool: no section
+    out = subprocess.run(report + ["--results", BLOCK2, "--pool", os.path.join(ROOT, "docs", "results", "paper",
+                                                                            "block1-epyc")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "pooled over blocks" not in out
