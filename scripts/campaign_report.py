@@ -149,7 +149,7 @@ def _glr_pairs(root: str, task: str) -> dict[str, dict[int, dict[str, float]]]:
     return pairs
 
 
-def _difference_rows(label: str, which: str, values: list[float]) -> str:
+def _difference_row(label: str, which: str, values: list[float]) -> str:
     d = paired_difference(values)
     spread = f" ± {d['std']:.2f}" if d["std"] is not None else ""
     return (f"| {label} | {'best-on-dev' if which == 'best' else 'final'} | {d['n']} | {d['mean']:+.2f}{spread} | "
@@ -177,7 +177,7 @@ def glr_table(root: str, task: str) -> list[str]:
               "| --- | --- | --- | --- | --- | --- |"]
     for rate, by_seed in sorted(_glr_pairs(root, task).items(), key=lambda item: float(item[0])):
         for which in ("best", "final"):
-            lines.append(_difference_rows(rate, which, [d[which] for d in by_seed.values()]))
+            lines.append(_difference_row(rate, which, [d[which] for d in by_seed.values()]))
     return lines
 
 
@@ -199,7 +199,7 @@ def pooled_table(roots: list[str], task: str) -> list[str]:
         for seed, (block, d) in sorted(by_seed.items()):
             lines.append(f"| {rate} | {seed} | {block} | {d['best']:+.2f} | {d['final']:+.2f} |")
         for which in ("best", "final"):
-            summary.append(_difference_rows(rate, which, [d[which] for _, d in by_seed.values()]))
+            summary.append(_difference_row(rate, which, [d[which] for _, d in by_seed.values()]))
     check = ["", "| kd seed | " + " | ".join(os.path.basename(os.path.normpath(r)) for r in roots) + " | equal |",
              "| --- |" + " --- |" * (len(roots) + 1)]
     kd = [_kd_runs(root, task) for root in roots]
@@ -308,6 +308,9 @@ def main() -> None:
     parser.add_argument("--pool", nargs="+", default=[], metavar="BLOCK",
                         help="Other blocks whose mate-kd − kd pairs join this block's, seed by seed (this block first).")
     args = parser.parse_args()
+    for block in [args.results, *args.pool]:
+        if not os.path.isdir(block):
+            parser.error(f"{block} is not a directory: give a block's results, e.g. docs/results/paper/block2-xeon")
     root, campaign_of = args.results, {}
     if os.path.isfile(f"{root}/machine.json"):
         machine = _json(f"{root}/machine.json")

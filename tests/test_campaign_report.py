@@ -112,3 +112,14 @@ def test_pool_pairs_each_mate_kd_run_with_kd_of_its_own_block_and_counts_a_seed_
                                                                             "block1-epyc")],
                          capture_output=True, text=True, check=True).stdout
     assert "pooled over blocks" not in out
+
+
+def test_a_block_that_does_not_exist_is_a_usage_error(tmp_path):
+    missing = str(tmp_path / "block9-none")
+    for flag, value in (("--results", missing), ("--pool", missing)):
+        args = {"--results": BLOCK2, "--pool": None, flag: value}
+        command = [sys.executable, os.path.join(ROOT, "scripts", "campaign_report.py"), "--figures", str(tmp_path)]
+        command += [x for k, v in args.items() if v for x in (k, v)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 2 and f"{missing} is not a directory" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and done.stdout == ""
