@@ -297,7 +297,7 @@ def adversary_figures(root: str, figures: str, campaign_of: dict[str, str]) -> l
         if len(runs) > 1:
             written.append(plot_runs([d for d, _ in runs], f"{figures}/paper_runs_{task}.png",
                                      labels=[label for _, label in runs],
-                                     title=f"{task}, seed 1: every method (adversary probe: mate-kd runs)"))
+                                     title=f"{task}, seed 1: " + ", ".join(label for _, label in runs)))
     return written
 
 
