@@ -285,19 +285,32 @@ def wall_table(root: str, campaign_of: dict[str, str]) -> list[str]:
     return lines
 
 
+def _seed_runs(root: str, task: str, campaign: str, seed: int) -> list[tuple[str, str]]:
+    """(run dir, label) of every finished run of one seed: the campaign's methods and the generator-lr sweep's
+    mate-kd runs. Beside a sweep's runs every mate-kd label says its rate."""
+    sweeps = _sweep_campaigns(root, task)
+    runs = [(f"{root}/{campaign}/runs/{task}/{m}/seed{seed}", m) for m in METHODS]
+    runs += [(f"{root}/{sweep}/runs/{task}/mate-kd/seed{seed}", "mate-kd") for sweep in sweeps]
+    runs = [(d, label) for d, label in runs if os.path.isfile(f"{d}/eval_results.json")]
+    return [(d, f"mate-kd, generator lr {_generator_lr(f'{d}/eval_results.json')}" if sweeps and label == "mate-kd"
+             else label) for d, label in runs]
+
+
 def adversary_figures(root: str, figures: str, campaign_of: dict[str, str]) -> list[str]:
-    """Seed 1 of every method per task, with the generator-lr sweep's seed-1 runs of that task labelled by rate."""
+    """One figure per task: the runs of its first seed that has two to compare (seed 1 where the block ran it; a
+    follow-up block may start at seed 2), the generator-lr sweep's among them."""
     written = []
     for task in TASKS:
         campaign = campaign_of.get(task, f"campaign/{task}")
-        runs = [(f"{root}/{campaign}/runs/{task}/{m}/seed1", m) for m in METHODS]
-        runs += [(f"{root}/{sweep}/runs/{task}/mate-kd/seed1", f"mate-kd, generator lr {sweep[len(f'glr/{task}-'):]}")
-                 for sweep in _sweep_campaigns(root, task)]
-        runs = [(d, label) for d, label in runs if os.path.isfile(f"{d}/eval_results.json")]
-        if len(runs) > 1:
-            written.append(plot_runs([d for d, _ in runs], f"{figures}/paper_runs_{task}.png",
-                                     labels=[label for _, label in runs],
-                                     title=f"{task}, seed 1: " + ", ".join(label for _, label in runs)))
+        seeds = sorted({_seed(r) for where in [campaign, *_sweep_campaigns(root, task)] for m in METHODS
+                        for r in _runs(root, where, task, m)})
+        for seed in seeds:
+            runs = _seed_runs(root, task, campaign, seed)
+            if len(runs) > 1:
+                written.append(plot_runs([d for d, _ in runs], f"{figures}/paper_runs_{task}.png",
+                                         labels=[label for _, label in runs],
+                                         title=f"{task}, seed {seed}: " + ", ".join(label for _, label in runs)))
+                break
     return written
 
 

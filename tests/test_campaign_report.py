@@ -1,5 +1,6 @@
 """The report script of docs/results-cpu.md reads committed campaign files and prints the report's tables."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -123,3 +124,38 @@ def test_a_block_that_does_not_exist_is_a_usage_error(tmp_path):
         done = subprocess.run(command, capture_output=True, text=True)
         assert done.returncode == 2 and f"{missing} is not a directory" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def _report_module():
+    spec = importlib.util.spec_from_file_location("campaign_report", os.path.join(ROOT, "scripts", "campaign_report.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_task_figure_shows_the_first_seed_with_two_runs_and_says_each_mate_kd_rate(tmp_path, monkeypatch):
+    """A follow-up block without seed 1 (MRPC kd seed 2, generator-lr 5e-5 seed 2, a lone kd seed 1 on RTE) gets an
+    MRPC figure of seed 2 and none for RTE; block 2's figures stay seed 1 and name the campaign's rate, 2e-4."""
+    report = _report_module()
+    drawn = {}
+    monkeypatch.setattr(report, "plot_runs", lambda dirs, path, labels, title: drawn.setdefault(path, (dirs, title)))
+    block = tmp_path / "block9-test"
+    source = os.path.join(BLOCK2, "campaign", "MRPC", "runs", "MRPC")
+    shutil.copytree(os.path.join(source, "kd", "seed2"), block / "campaign" / "MRPC" / "runs" / "MRPC" / "kd" / "seed2")
+    sweep = block / "glr" / "MRPC-5e-5" / "runs" / "MRPC" / "mate-kd" / "seed2"
+    shutil.copytree(os.path.join(source, "mate-kd", "seed2"), sweep)
+    (sweep / "run_config.yaml").write_text((sweep / "run_config.yaml").read_text().replace(
+        "generator_learning_rate: 0.0002", "generator_learning_rate: 5.0e-05"))
+    shutil.copytree(os.path.join(BLOCK2, "campaign", "RTE", "runs", "RTE", "kd", "seed1"),
+                    block / "campaign" / "RTE" / "runs" / "RTE" / "kd" / "seed1")
+    written = report.adversary_figures(str(block), str(tmp_path / "f"), {})
+    assert written == [drawn[str(tmp_path / "f" / "paper_runs_MRPC.png")]] and len(drawn) == 1
+    dirs, title = drawn.popitem()[1]
+    assert title == "MRPC, seed 2: kd, mate-kd, generator lr 5e-5"
+    assert [os.path.basename(os.path.dirname(d)) for d in dirs] == ["kd", "mate-kd"]
+    assert all(d.endswith("seed2") for d in dirs)
+    report.adversary_figures(BLOCK2, str(tmp_path / "f2"), {})
+    titles = {os.path.basename(path): title for path, (_, title) in drawn.items()}
+    assert titles["paper_runs_SST-2.png"] == ("SST-2, seed 1: finetune, kd, mate-kd, generator lr 2e-4, mate-kd-ng0, "
+                                              "mate-kd, generator lr 5e-5, mate-kd, generator lr 5e-7")
+    assert titles["paper_runs_RTE.png"] == "RTE, seed 1: finetune, kd, mate-kd, mate-kd-ng0"
