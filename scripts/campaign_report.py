@@ -292,7 +292,7 @@ def _seed_runs(root: str, task: str, campaign: str, seed: int) -> list[tuple[str
     runs = [(f"{root}/{campaign}/runs/{task}/{m}/seed{seed}", m) for m in METHODS]
     runs += [(f"{root}/{sweep}/runs/{task}/mate-kd/seed{seed}", "mate-kd") for sweep in sweeps]
     runs = [(d, label) for d, label in runs if os.path.isfile(f"{d}/eval_results.json")]
-    return [(d, f"mate-kd, generator lr {_generator_lr(f'{d}/eval_results.json')}" if sweeps and label == "mate-kd"
+    return [(d, f"mate-kd (generator lr {_generator_lr(f'{d}/eval_results.json')})" if sweeps and label == "mate-kd"
              else label) for d, label in runs]
 
 

@@ -151,11 +151,11 @@ def test_each_task_figure_shows_the_first_seed_with_two_runs_and_says_each_mate_
     written = report.adversary_figures(str(block), str(tmp_path / "f"), {})
     assert written == [drawn[str(tmp_path / "f" / "paper_runs_MRPC.png")]] and len(drawn) == 1
     dirs, title = drawn.popitem()[1]
-    assert title == "MRPC, seed 2: kd, mate-kd, generator lr 5e-5"
+    assert title == "MRPC, seed 2: kd, mate-kd (generator lr 5e-5)"
     assert [os.path.basename(os.path.dirname(d)) for d in dirs] == ["kd", "mate-kd"]
     assert all(d.endswith("seed2") for d in dirs)
     report.adversary_figures(BLOCK2, str(tmp_path / "f2"), {})
     titles = {os.path.basename(path): title for path, (_, title) in drawn.items()}
-    assert titles["paper_runs_SST-2.png"] == ("SST-2, seed 1: finetune, kd, mate-kd, generator lr 2e-4, mate-kd-ng0, "
-                                              "mate-kd, generator lr 5e-5, mate-kd, generator lr 5e-7")
+    assert titles["paper_runs_SST-2.png"] == ("SST-2, seed 1: finetune, kd, mate-kd (generator lr 2e-4), mate-kd-ng0, "
+                                              "mate-kd (generator lr 5e-5), mate-kd (generator lr 5e-7)")
     assert titles["paper_runs_RTE.png"] == "RTE, seed 1: finetune, kd, mate-kd, mate-kd-ng0"
