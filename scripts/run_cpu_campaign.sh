@@ -156,14 +156,16 @@ common() {
 }
 
 campaign() {  # TASK METHODS SEEDS OUTPUT [GENERATOR_LR] [EXTRA_FLAGS...]
-  local t=$1 methods=$2 seeds=$3 out=$4 lr=${5:-} glr=()
+  local t=$1 methods=$2 seeds=$3 out=$4 lr=${5:-} glr=() gen=()
   shift 5 || shift $#
   if [[ ",$methods," == *",mate-kd,"* ]]; then
     [ -n "$lr" ] || { echo "set GEN_LR to the generator lr chosen by the glr sweep" >&2; exit 2; }
     glr=(--method_args "mate-kd:--generator_learning_rate $lr")
   fi
+  # finetune and kd need no generator, so a machine can run them (machine-independent) without building one
+  [[ ",$methods," == *",mate-kd"* ]] && gen=(--generator "$WORK/generator")
   python -m mate_kd compare --data_root "$WORK/data" --tasks "$t" --methods "$methods" --seeds "$seeds" \
-    --teacher "$WORK/teacher" --student_init "$WORK/student" --generator "$WORK/generator" --output_dir "$out" \
+    --teacher "$WORK/teacher" --student_init "$WORK/student" "${gen[@]}" --output_dir "$out" \
     "${glr[@]}" "${COMPARE_FLAGS[@]}" -- $(common "$t") "$@"
 }
 COMPARE_FLAGS=()  # flags of compare itself (before its --); the rest of campaign's arguments go to every run

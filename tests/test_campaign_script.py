@@ -145,3 +145,19 @@ def test_glr_sweeps_the_generator_lr_of_the_given_task(tmp_path):
     drift = json.loads((run / "generator_drift.json").read_text())
     assert drift["generator_learning_rate"] == 5e-5 and drift["generator_updates"] >= 1
     assert drift["relative_weight_change"] > 0 and str(run) in result.stdout
+
+
+def test_finetune_and_kd_stages_need_no_generator(tmp_path):
+    """A machine that only runs the machine-independent methods must not have to build a generator first."""
+    work = tmp_path / "work"
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "glue", "RTE"), work / "data" / "RTE")
+    paths = build_tiny_models(str(tmp_path / "models"), "bert", id2label={0: "entailment", 1: "not_entailment"})
+    shutil.copytree(paths["teacher"], work / "teacher" / "RTE")
+    shutil.copytree(paths["student"], work / "student")
+    result = _stage("summary", "RTE", "finetune,kd", "1", WORK=work, TQDM_DISABLE=1)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "RTE kd seed 1: not finished, left out of the summary" in result.stdout
+
+    result = _stage("summary", "RTE", "kd,mate-kd-ng0", "1", WORK=work, GEN_LR="2e-4", TQDM_DISABLE=1)
+    assert result.returncode != 0 and f"--generator {work}/generator is not a directory" in result.stderr
+    assert "Traceback" not in result.stderr
