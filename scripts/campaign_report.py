@@ -6,7 +6,9 @@ prints the markdown tables that the report quotes, and writes its figures:
     python scripts/campaign_report.py --results docs/results/paper/BLOCK --figures docs/figures/BLOCK
 
 With --pool OTHER_BLOCK..., each task's mate-kd − kd pairs of all the blocks are also pooled seed by seed (a
-mate-kd run pairs only with kd of its own block), and the kd runs that two blocks share are checked for equality.
+mate-kd run pairs only with kd of its own block), and the kd runs that two blocks share are checked for equality;
+and each task's main campaign is shown with every block's seeds (finetune and kd are machine-independent, so a
+block that ran only those adds their seeds).
 """
 
 from __future__ import annotations
@@ -212,6 +214,76 @@ def pooled_table(roots: list[str], task: str) -> list[str]:
     return lines + summary + (check if len(check) > 3 else [])
 
 
+MACHINE_INDEPENDENT = ("finetune", "kd")  # bit-equal on every CPU kind measured; mate-kd runs are not
+
+
+def _campaign_method(run: str, method: str) -> str:
+    """A campaign run's method as the over-blocks table keys it: mate-kd with its generator lr, so rates never mix."""
+    return f"mate-kd (generator lr {_generator_lr(run)})" if method == "mate-kd" else method
+
+
+def over_blocks_table(roots: list[str], task: str) -> list[str]:
+    """The main campaign's four methods with every block's seeds: per method and seed the score and the block that
+    ran it (a seed counts once, from the first block that has it), mean ± std, then every pair of methods seed by
+    seed (a mate-kd run pairs with kd of any block: kd is machine-independent). Last, the selected teacher of every
+    block that built one, and every finetune or kd seed that two blocks both ran: each must agree."""
+    runs: dict[str, dict[int, list[tuple[str, dict]]]] = {}
+    for root in roots:
+        block = os.path.basename(os.path.normpath(root))
+        for method in METHODS:
+            for run in _runs(root, f"campaign/{task}", task, method):
+                runs.setdefault(_campaign_method(run, method), {}).setdefault(_seed(run), []).append(
+                    (block, _json(run)))
+    if len({block for by_seed in runs.values() for ran in by_seed.values() for block, _ in ran}) < 2:
+        return []
+    seeds = sorted({seed for by_seed in runs.values() for seed in by_seed})
+    scores = {m: {s: {w: _score(ran[0][1], w) for w in ("best", "final")} for s, ran in by_seed.items()}
+              for m, by_seed in runs.items()}
+    lines = ["| method | score | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds | mean ± std |",
+             "| --- | --- |" + " --- |" * (len(seeds) + 2)]
+    for method, by_seed in runs.items():
+        for which in ("best", "final"):
+            cells = [f"{scores[method][s][which]:.2f} ({by_seed[s][0][0]})" if s in by_seed else "–" for s in seeds]
+            values = [scores[method][s][which] for s in sorted(by_seed)]
+            spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+            lines.append(f"| {method} | {'best-on-dev' if which == 'best' else 'final'} | {' | '.join(cells)} | "
+                         f"{len(values)} | {statistics.mean(values):.2f}{spread} |")
+    lines += ["", "| A − B | score | seeds | mean ± std | 95% CI | better / equal / worse |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    methods = list(runs)
+    for i, a in enumerate(methods):
+        for b in methods[:i]:
+            shared = sorted(set(scores[a]) & set(scores[b]))
+            for which in ("best", "final"):
+                if shared:
+                    lines.append(_difference_row(f"{a} − {b}", which,
+                                                 [scores[a][s][which] - scores[b][s][which] for s in shared]))
+    check = ["", "| machine-independent run | seed | " + " | ".join(
+        os.path.basename(os.path.normpath(r)) for r in roots) + " | equal |", "| --- | --- |" + " --- |" * (len(roots) + 1)]
+    teachers = {}
+    for root in roots:
+        found = {r: _json(r) for r in glob.glob(f"{root}/teachers/{task}/*/eval_results.json")}
+        if found:
+            run = max(found, key=lambda r: _score(found[r], "best"))
+            teachers[os.path.basename(os.path.normpath(root))] = (
+                os.path.basename(os.path.dirname(run)), _score(found[run], "best"), found[run]["best"]["step"])
+    if len(teachers) > 1:
+        cells = [f"{teachers[b][0]}: {teachers[b][1]:.2f} ({teachers[b][2]})" if b in teachers else "–"
+                 for b in (os.path.basename(os.path.normpath(r)) for r in roots)]
+        check.append(f"| selected teacher | – | {' | '.join(cells)} | "
+                     f"{'yes' if len(set(teachers.values())) == 1 else 'no'} |")
+    for method in MACHINE_INDEPENDENT:
+        for seed, ran in sorted(runs.get(method, {}).items()):
+            if len(ran) > 1:
+                found = dict(ran)
+                pairs = {b: (_score(r, "best"), _score(r, "final")) for b, r in found.items()}
+                cells = [f"{pairs[b][0]:.2f} / {pairs[b][1]:.2f}" if b in pairs else "–"
+                         for b in (os.path.basename(os.path.normpath(r)) for r in roots)]
+                check.append(f"| {method} | {seed} | {' | '.join(cells)} | "
+                             f"{'yes' if len(set(pairs.values())) == 1 else 'no'} |")
+    return lines + (check if len(check) > 3 else [])
+
+
 def padding_table(root: str) -> list[str]:
     """SST runs without --group_by_length (the padding stage) beside the campaign's length-grouped runs, per seed,
     then per method the paired-by-seed difference ungrouped − grouped (x100) and the mean wall-time ratio."""
@@ -338,6 +410,9 @@ def main() -> None:
     for task in TASKS:
         if args.pool and (pooled := pooled_table([root, *args.pool], task)):
             print(f"\n## mate-kd − kd pooled over blocks ({task})\n", *pooled, sep="\n")
+    for task in TASKS:
+        if args.pool and (table := over_blocks_table([root, *args.pool], task)):
+            print(f"\n## Campaign over blocks ({task})\n", *table, sep="\n")
     print("\n## Adversary probe\n", *adversary_table(root), sep="\n")
     if glob.glob(f"{root}/padding/SST-2/runs/SST-2/*/seed*/eval_results.json"):
         print("\n## Padding check (SST)\n", *padding_table(root), sep="\n")

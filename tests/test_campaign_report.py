@@ -159,3 +159,34 @@ def test_each_task_figure_shows_the_first_seed_with_two_runs_and_says_each_mate_
     assert titles["paper_runs_SST-2.png"] == ("SST-2, seed 1: finetune, kd, mate-kd (generator lr 2e-4), mate-kd-ng0, "
                                               "mate-kd (generator lr 5e-5), mate-kd (generator lr 5e-7)")
     assert titles["paper_runs_RTE.png"] == "RTE, seed 1: finetune, kd, mate-kd, mate-kd-ng0"
+
+
+def test_campaign_over_blocks_adds_each_blocks_seeds_keeps_rates_apart_and_checks_shared_runs(tmp_path, capsys):
+    """A stand-in block that ran only finetune and kd seed 5 (block 2's seed-1 files), kd seed 1 again (equal),
+    finetune seed 2 again (changed: must read "no"), its own teacher, and one mate-kd run at another rate."""
+    report = _report_module()
+    block = tmp_path / "block5-test"
+    runs, source = block / "campaign" / "MRPC" / "runs" / "MRPC", os.path.join(BLOCK2, "campaign", "MRPC", "runs", "MRPC")
+    for method, seed, copy_of in (("finetune", 5, 1), ("kd", 5, 1), ("kd", 1, 1), ("finetune", 2, 2),
+                                  ("mate-kd", 4, 1)):
+        shutil.copytree(os.path.join(source, method, f"seed{copy_of}"), runs / method / f"seed{seed}")
+    changed = json.loads((runs / "finetune" / "seed2" / "eval_results.json").read_text())
+    changed["final"]["metrics"]["dev"]["acc_and_f1"] += 0.01
+    (runs / "finetune" / "seed2" / "eval_results.json").write_text(json.dumps(changed))
+    config = (runs / "mate-kd" / "seed4" / "run_config.yaml").read_text()
+    (runs / "mate-kd" / "seed4" / "run_config.yaml").write_text(
+        config.replace("generator_learning_rate: 0.0002", "generator_learning_rate: 5.0e-05"))
+    shutil.copytree(os.path.join(BLOCK2, "teachers", "MRPC", "lr5e-5-ep5"), block / "teachers" / "MRPC" / "lr5e-5-ep5")
+
+    table = "\n".join(report.over_blocks_table([BLOCK2, str(block)], "MRPC"))
+    assert ("| kd | best-on-dev | 76.31 (block2-xeon) | 76.38 (block2-xeon) | 76.92 (block2-xeon) | – | "
+            "76.31 (block5-test) | 4 | 76.48 ± 0.29 |") in table
+    assert "| finetune | final | 69.03 (block2-xeon) | 69.59 (block2-xeon) |" in table  # seed 2 from the first block
+    assert "| mate-kd (generator lr 2e-4) | best-on-dev | 76.31 (block2-xeon) |" in table
+    assert "| mate-kd (generator lr 5e-5) | best-on-dev | – | – | – | 76.31 (block5-test) | – | 1 | 76.31 |" in table
+    assert "| kd − finetune | best-on-dev | 4 | " in table
+    assert "| mate-kd (generator lr 5e-5) − kd |" not in table  # no seed in common
+    assert "| selected teacher | – | lr5e-5-ep5: 84.81 (551) | lr5e-5-ep5: 84.81 (551) | yes |" in table
+    assert "| kd | 1 | 76.31 / 70.06 | 76.31 / 70.06 | yes |" in table
+    assert "| finetune | 2 | 76.56 / 69.59 | 76.56 / 70.59 | no |" in table
+    assert report.over_blocks_table([BLOCK2], "MRPC") == []  # one block alone is not a pool
