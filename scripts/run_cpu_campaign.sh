@@ -221,12 +221,16 @@ restore() {  # after data, student, generator and teachers were rebuilt: check t
 import glob, json, os, shutil, sys
 work, results = sys.argv[1], sys.argv[2]
 def same(rel, key):
+    if not os.path.isfile(f"{work}/{rel}"):
+        sys.exit(f"{work}/{rel} is missing: rebuild it first (the same stage that built the recorded "
+                 f"{results}/{rel}), then restore.")
     recorded, rebuilt = (json.load(open(f"{root}/{rel}")) for root in (results, work))
     if key(recorded) != key(rebuilt):
         sys.exit(f"{work}/{rel} differs from the recorded one ({key(rebuilt)} vs {key(recorded)}): the runs made "
                  "with the recorded models cannot be reused. A rebuild on another CPU is not bitwise equal: start a "
                  "new block (BLOCK=<new name>) and run each task's campaign within it.")
-same("generator/mlm_results.json", lambda r: r["dev_after"])
+if os.path.isfile(f"{results}/generator/mlm_results.json"):  # a block of finetune and kd runs built none
+    same("generator/mlm_results.json", lambda r: r["dev_after"])
 # Only the teachers that were rebuilt are compared: a campaign needs the selected one of each task it runs,
 # not the whole sweep again.
 for teacher in glob.glob(f"{results}/teachers/*/*/eval_results.json"):

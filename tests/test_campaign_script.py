@@ -161,3 +161,17 @@ def test_finetune_and_kd_stages_need_no_generator(tmp_path):
     result = _stage("summary", "RTE", "kd,mate-kd-ng0", "1", WORK=work, GEN_LR="2e-4", TQDM_DISABLE=1)
     assert result.returncode != 0 and f"--generator {work}/generator is not a directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_restore_asks_for_the_generator_it_must_check_and_needs_none_where_the_block_built_none(work, tmp_path):
+    results = tmp_path / "results"
+    assert _stage("sync", WORK=work, RESULTS=results).returncode == 0
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    result = _stage("restore", WORK=fresh, RESULTS=results)
+    assert result.returncode != 0 and f"{fresh}/generator/mlm_results.json is missing: rebuild it" in result.stderr
+    assert "Traceback" not in result.stderr and not (fresh / "campaign").exists()
+
+    (results / "generator" / "mlm_results.json").unlink()  # a block that ran only finetune and kd
+    result = _stage("restore", WORK=fresh, RESULTS=results)
+    assert result.returncode == 0 and "restored 1 finished runs" in result.stdout, result.stderr
