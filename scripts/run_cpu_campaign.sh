@@ -17,6 +17,7 @@
 #   scripts/run_cpu_campaign.sh drift                # how far each finished mate-kd run moved its generator
 #                                                    # (RUN/generator_drift.json; before sync, which keeps no weights)
 #   scripts/run_cpu_campaign.sh sync                 # finished runs' small files -> docs/results/paper/$BLOCK
+#                                                    # (its machine.json is kept; another kind of machine is refused)
 #   scripts/run_cpu_campaign.sh restore              # docs/results/paper/$BLOCK -> $WORK (same machine only:
 #                                                    # rebuild data, student, generator and the selected teachers
 #                                                    # first; restore checks they match the recorded ones)
@@ -192,10 +193,21 @@ sync() {
   local results; results=$(results_dir)
   machine
   python - "$WORK" "$results" "${SMALL[@]}" <<'PY'
-import glob, os, shutil, sys
+import glob, json, os, shutil, sys
 work, results, small = sys.argv[1], sys.argv[2], sys.argv[3:]
-os.makedirs(results, exist_ok=True)
-shutil.copy2(f"{work}/machine.json", f"{results}/machine.json")
+# The block's record says what built it: a later session of the same kind adds runs and keeps the record; a
+# machine of another kind is refused before anything is copied.
+here = json.load(open(f"{work}/machine.json"))
+if os.path.isfile(f"{results}/machine.json"):
+    block = json.load(open(f"{results}/machine.json"))
+    kind = ("cpu", "torch_cpu_capability", "torch")
+    if any(block.get(k) != here.get(k) for k in kind):
+        sys.exit(f"{results} was built on {', '.join(str(block.get(k)) for k in kind)}, this machine is "
+                 f"{', '.join(str(here.get(k)) for k in kind)}: its runs belong to another block. Sync them into a "
+                 "new one (BLOCK=<new name>).")
+else:
+    os.makedirs(results, exist_ok=True)
+    shutil.copy2(f"{work}/machine.json", f"{results}/machine.json")
 copied = 0
 for done in glob.glob(f"{work}/**/eval_results.json", recursive=True) + [f"{work}/generator/mlm_results.json"]:
     run = os.path.dirname(done)

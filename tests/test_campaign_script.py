@@ -175,3 +175,23 @@ def test_restore_asks_for_the_generator_it_must_check_and_needs_none_where_the_b
     (results / "generator" / "mlm_results.json").unlink()  # a block that ran only finetune and kd
     result = _stage("restore", WORK=fresh, RESULTS=results)
     assert result.returncode == 0 and "restored 1 finished runs" in result.stdout, result.stderr
+
+
+def test_sync_keeps_the_blocks_record_and_refuses_a_machine_of_another_kind(work, tmp_path):
+    results = tmp_path / "results"
+    assert _stage("sync", WORK=work, RESULTS=results).returncode == 0
+    record = json.loads((results / "machine.json").read_text())
+    kept = {**record, "mate_kd_commit": "0" * 40, "built": "2026-01-01"}  # an earlier session of the same kind
+    (results / "machine.json").write_text(json.dumps(kept))
+    _write(f"{work}/campaign/SST-2/runs/SST-2/kd/seed2/eval_results.json", json.dumps({"best": {"step": 7}}))
+    assert _stage("sync", WORK=work, RESULTS=results).returncode == 0
+    assert json.loads((results / "machine.json").read_text()) == kept
+    assert (results / "campaign/SST-2/runs/SST-2/kd/seed2/eval_results.json").exists()
+
+    (results / "machine.json").write_text(json.dumps({**kept, "torch_cpu_capability": "AVX512"
+                                                      if record["torch_cpu_capability"] != "AVX512" else "AVX2"}))
+    _write(f"{work}/campaign/SST-2/runs/SST-2/kd/seed3/eval_results.json", json.dumps({"best": {"step": 7}}))
+    result = _stage("sync", WORK=work, RESULTS=results)
+    assert result.returncode != 0 and "its runs belong to another block" in result.stderr
+    assert "BLOCK=<new name>" in result.stderr and "Traceback" not in result.stderr
+    assert not (results / "campaign/SST-2/runs/SST-2/kd/seed3").exists()
