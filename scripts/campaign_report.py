@@ -217,6 +217,11 @@ def pooled_table(roots: list[str], task: str) -> list[str]:
 MACHINE_INDEPENDENT = ("finetune", "kd")  # bit-equal on every CPU kind measured; mate-kd runs are not
 
 
+def _block(root: str) -> str:
+    """A block's name: the last part of its directory (docs/results/paper/block2-xeon -> block2-xeon)."""
+    return os.path.basename(os.path.normpath(root))
+
+
 def _campaign_method(run: str, method: str) -> str:
     """A campaign run's method as the over-blocks table keys it: mate-kd with its generator lr, so rates never mix."""
     return f"mate-kd (generator lr {_generator_lr(run)})" if method == "mate-kd" else method
@@ -228,8 +233,8 @@ def over_blocks_table(roots: list[str], task: str) -> list[str]:
     seed (a mate-kd run pairs with kd of any block: kd is machine-independent). Last, the selected teacher of every
     block that built one, and every finetune or kd seed that two blocks both ran: each must agree."""
     runs: dict[str, dict[int, list[tuple[str, dict]]]] = {}
-    for root in roots:
-        block = os.path.basename(os.path.normpath(root))
+    blocks = [_block(root) for root in roots]
+    for root, block in zip(roots, blocks):
         for method in METHODS:
             for run in _runs(root, f"campaign/{task}", task, method):
                 runs.setdefault(_campaign_method(run, method), {}).setdefault(_seed(run), []).append(
@@ -258,27 +263,26 @@ def over_blocks_table(roots: list[str], task: str) -> list[str]:
                 if shared:
                     lines.append(_difference_row(f"{a} − {b}", which,
                                                  [scores[a][s][which] - scores[b][s][which] for s in shared]))
-    check = ["", "| machine-independent run | seed | " + " | ".join(
-        os.path.basename(os.path.normpath(r)) for r in roots) + " | equal |", "| --- | --- |" + " --- |" * (len(roots) + 1)]
+    check = ["", "| machine-independent run | seed | " + " | ".join(blocks) + " | equal |",
+             "| --- | --- |" + " --- |" * (len(roots) + 1)]
     teachers = {}
-    for root in roots:
+    for root, block in zip(roots, blocks):
         found = {r: _json(r) for r in glob.glob(f"{root}/teachers/{task}/*/eval_results.json")}
         if found:
             run = max(found, key=lambda r: _score(found[r], "best"))
-            teachers[os.path.basename(os.path.normpath(root))] = (
+            teachers[block] = (
                 os.path.basename(os.path.dirname(run)), _score(found[run], "best"), found[run]["best"]["step"])
     if len(teachers) > 1:
         cells = [f"{teachers[b][0]}: {teachers[b][1]:.2f} ({teachers[b][2]})" if b in teachers else "–"
-                 for b in (os.path.basename(os.path.normpath(r)) for r in roots)]
+                 for b in blocks]
         check.append(f"| selected teacher | – | {' | '.join(cells)} | "
                      f"{'yes' if len(set(teachers.values())) == 1 else 'no'} |")
     for method in MACHINE_INDEPENDENT:
         for seed, ran in sorted(runs.get(method, {}).items()):
             if len(ran) > 1:
-                found = dict(ran)
-                pairs = {b: (_score(r, "best"), _score(r, "final")) for b, r in found.items()}
+                pairs = {b: (_score(r, "best"), _score(r, "final")) for b, r in ran}
                 cells = [f"{pairs[b][0]:.2f} / {pairs[b][1]:.2f}" if b in pairs else "–"
-                         for b in (os.path.basename(os.path.normpath(r)) for r in roots)]
+                         for b in blocks]
                 check.append(f"| {method} | {seed} | {' | '.join(cells)} | "
                              f"{'yes' if len(set(pairs.values())) == 1 else 'no'} |")
     return lines + (check if len(check) > 3 else [])

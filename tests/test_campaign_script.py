@@ -87,14 +87,21 @@ def test_an_unknown_stage_prints_the_usage(tmp_path):
                                                                                       "shared one campaign).")
 
 
-def test_summary_stage_passes_summary_only_to_compare_and_trains_nothing(tmp_path):
-    """`summary` must hand --summary_only to compare itself (before its --), not to every run."""
+def _rte_campaign(tmp_path, generator: bool = True):
+    """A campaign directory with RTE data, a tiny teacher and student, and (unless told not to) a generator."""
     work = tmp_path / "work"
     shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "glue", "RTE"), work / "data" / "RTE")
     paths = build_tiny_models(str(tmp_path / "models"), "bert", id2label={0: "entailment", 1: "not_entailment"})
     shutil.copytree(paths["teacher"], work / "teacher" / "RTE")
     shutil.copytree(paths["student"], work / "student")
-    shutil.copytree(paths["generator"], work / "generator")
+    if generator:
+        shutil.copytree(paths["generator"], work / "generator")
+    return work
+
+
+def test_summary_stage_passes_summary_only_to_compare_and_trains_nothing(tmp_path):
+    """`summary` must hand --summary_only to compare itself (before its --), not to every run."""
+    work = _rte_campaign(tmp_path)
     result = _stage("summary", "RTE", "kd,mate-kd", "1", WORK=work, GEN_LR="2e-4", TQDM_DISABLE=1)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "RTE kd seed 1: not finished, left out of the summary" in result.stdout
@@ -122,15 +129,10 @@ def test_a_stage_with_wrong_arguments_or_an_unknown_task_stops_before_any_work(t
 
 def test_glr_sweeps_the_generator_lr_of_the_given_task(tmp_path):
     """`glr LR SEEDS TASK` trains mate-kd on TASK at that generator lr, in a directory of its own."""
-    work = tmp_path / "work"
-    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "glue", "RTE"), work / "data" / "RTE")
+    work = _rte_campaign(tmp_path)
     header, *rows = (work / "data" / "RTE" / "train.tsv").read_text().splitlines()
     # 64 pairs: 2 updates an epoch, so that the 10 epochs hold student updates after the first 10 generator ones.
     (work / "data" / "RTE" / "train.tsv").write_text("\n".join([header] + (rows * 64)[:64]) + "\n")
-    paths = build_tiny_models(str(tmp_path / "models"), "bert", id2label={0: "entailment", 1: "not_entailment"})
-    shutil.copytree(paths["teacher"], work / "teacher" / "RTE")
-    shutil.copytree(paths["student"], work / "student")
-    shutil.copytree(paths["generator"], work / "generator")
     result = _stage("glr", "5e-5", "1", "RTE", WORK=work, TQDM_DISABLE=1)
     assert result.returncode == 0, result.stderr[-2000:]
     run = work / "glr" / "RTE-5e-5" / "runs" / "RTE" / "mate-kd" / "seed1"
@@ -149,11 +151,7 @@ def test_glr_sweeps_the_generator_lr_of_the_given_task(tmp_path):
 
 def test_finetune_and_kd_stages_need_no_generator(tmp_path):
     """A machine that only runs the machine-independent methods must not have to build a generator first."""
-    work = tmp_path / "work"
-    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "glue", "RTE"), work / "data" / "RTE")
-    paths = build_tiny_models(str(tmp_path / "models"), "bert", id2label={0: "entailment", 1: "not_entailment"})
-    shutil.copytree(paths["teacher"], work / "teacher" / "RTE")
-    shutil.copytree(paths["student"], work / "student")
+    work = _rte_campaign(tmp_path, generator=False)
     result = _stage("summary", "RTE", "finetune,kd", "1", WORK=work, TQDM_DISABLE=1)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "RTE kd seed 1: not finished, left out of the summary" in result.stdout
