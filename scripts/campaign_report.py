@@ -183,6 +183,11 @@ def glr_table(root: str, task: str) -> list[str]:
     return lines
 
 
+def _block(root: str) -> str:
+    """A block's name: the last part of its directory (docs/results/paper/block2-xeon -> block2-xeon)."""
+    return os.path.basename(os.path.normpath(root))
+
+
 def pooled_table(roots: list[str], task: str) -> list[str]:
     """mate-kd − kd per generator lr, pooled over blocks: each pair is a mate-kd run and the kd run of the same
     seed in the same block (a mate-kd run is only comparable within its block), and a seed counts once, from
@@ -191,7 +196,7 @@ def pooled_table(roots: list[str], task: str) -> list[str]:
     for root in roots:
         for rate, by_seed in _glr_pairs(root, task).items():
             for seed, d in by_seed.items():
-                pairs.setdefault(rate, {}).setdefault(seed, (os.path.basename(os.path.normpath(root)), d))
+                pairs.setdefault(rate, {}).setdefault(seed, (_block(root), d))
     if len({block for by_seed in pairs.values() for block, _ in by_seed.values()}) < 2:
         return []
     lines = ["| generator lr | seed | block | mate-kd − kd best-on-dev | final |", "| --- | --- | --- | --- | --- |"]
@@ -202,7 +207,7 @@ def pooled_table(roots: list[str], task: str) -> list[str]:
             lines.append(f"| {rate} | {seed} | {block} | {d['best']:+.2f} | {d['final']:+.2f} |")
         for which in ("best", "final"):
             summary.append(_difference_row(rate, which, [d[which] for _, d in by_seed.values()]))
-    check = ["", "| kd seed | " + " | ".join(os.path.basename(os.path.normpath(r)) for r in roots) + " | equal |",
+    check = ["", "| kd seed | " + " | ".join(_block(r) for r in roots) + " | equal |",
              "| --- |" + " --- |" * (len(roots) + 1)]
     kd = [_kd_runs(root, task) for root in roots]
     for seed in sorted(set().union(*kd)):
@@ -215,11 +220,6 @@ def pooled_table(roots: list[str], task: str) -> list[str]:
 
 
 MACHINE_INDEPENDENT = ("finetune", "kd")  # bit-equal on every CPU kind measured; mate-kd runs are not
-
-
-def _block(root: str) -> str:
-    """A block's name: the last part of its directory (docs/results/paper/block2-xeon -> block2-xeon)."""
-    return os.path.basename(os.path.normpath(root))
 
 
 def _campaign_method(run: str, method: str) -> str:
@@ -259,10 +259,9 @@ def over_blocks_table(roots: list[str], task: str) -> list[str]:
     for i, a in enumerate(methods):
         for b in methods[:i]:
             shared = sorted(set(scores[a]) & set(scores[b]))
-            for which in ("best", "final"):
-                if shared:
-                    lines.append(_difference_row(f"{a} − {b}", which,
-                                                 [scores[a][s][which] - scores[b][s][which] for s in shared]))
+            for which in ("best", "final") if shared else ():
+                lines.append(_difference_row(f"{a} − {b}", which,
+                                             [scores[a][s][which] - scores[b][s][which] for s in shared]))
     check = ["", "| machine-independent run | seed | " + " | ".join(blocks) + " | equal |",
              "| --- | --- |" + " --- |" * (len(roots) + 1)]
     teachers = {}

@@ -161,7 +161,7 @@ def test_each_task_figure_shows_the_first_seed_with_two_runs_and_says_each_mate_
     assert titles["paper_runs_RTE.png"] == "RTE, seed 1: finetune, kd, mate-kd, mate-kd-ng0"
 
 
-def test_campaign_over_blocks_adds_each_blocks_seeds_keeps_rates_apart_and_checks_shared_runs(tmp_path, capsys):
+def test_campaign_over_blocks_adds_each_blocks_seeds_keeps_rates_apart_and_checks_shared_runs(tmp_path):
     """A stand-in block that ran only finetune and kd seed 5 (block 2's seed-1 files), kd seed 1 again (equal),
     finetune seed 2 again (changed: must read "no"), its own teacher, and one mate-kd run at another rate."""
     report = _report_module()
