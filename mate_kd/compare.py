@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from .checkpoint import list_checkpoints
 from .errors import ConfigError
 from .lock import refuse_if_locked
 from .plot import LOG_FILE, finish_axes, metric_curve, pyplot, read_log, save
@@ -271,6 +270,8 @@ def _train_resumable(argv: list[str], out: str) -> dict:
 
     compare_run.json keeps every attempt's start and end; an attempt that was killed ends at its log's last
     write, so wall_s is the time the run really took, restarts included."""
+    from .checkpoint import list_checkpoints  # it imports torch and transformers: compare's own work needs neither
+
     refuse_if_locked(out, "`mate-kd compare`")  # before compare_run.json changes: the run may be training now
     wall_path = os.path.join(out, WALL_FILE)
     attempts = (_read_json(wall_path) or {}).get("attempts", [])

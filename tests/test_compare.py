@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 
 import pytest
 
@@ -321,3 +323,11 @@ def test_summary_only_refuses_a_teacher_that_has_not_been_trained(setup, tmp_pat
     err = capsys.readouterr().err
     assert "--summary_only trains nothing" in err and "without --summary_only" in err and "Traceback" not in err
     assert not os.path.exists(tmp_path / "teachers" / "RTE" / "eval_results.json")
+
+
+def test_compare_imports_neither_torch_nor_transformers_until_it_trains():
+    """`compare --summary_only`, its usage errors and scripts/campaign_report.py need neither; importing them took
+    about 7 s a process on an AVX2 machine."""
+    code = "import sys, mate_kd.compare; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
