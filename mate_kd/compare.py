@@ -491,9 +491,12 @@ def run_campaign(c: Campaign) -> dict:
         for seed in c.seeds:
             for method in c.methods:
                 index += 1
-                if c.summary_only and not os.path.isfile(os.path.join(run_dir(c, task, method, seed), DONE_FILE)):
-                    print(f"[compare] {index}/{total} {task.dir_name} {method} seed {seed}: not finished, left out "
-                          "of the summary", flush=True)
+                out = run_dir(c, task, method, seed)
+                if c.summary_only and not os.path.isfile(os.path.join(out, DONE_FILE)):
+                    resumable = os.path.isdir(out)
+                    state = "not finished (a run without --summary_only resumes it)" if resumable else "not run"
+                    print(f"[compare] {index}/{total} {task.dir_name} {method} seed {seed}: {state}, left out of the "
+                          "summary", flush=True)
                     continue
                 record = run_one(c, task, method, seed, teachers[task.dir_name])
                 state = "reused" if record["skipped"] else f"{record['wall_s']:.0f} s"

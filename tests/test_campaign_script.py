@@ -104,7 +104,7 @@ def test_summary_stage_passes_summary_only_to_compare_and_trains_nothing(tmp_pat
     work = _rte_campaign(tmp_path)
     result = _stage("summary", "RTE", "kd,mate-kd", "1", WORK=work, GEN_LR="2e-4", TQDM_DISABLE=1)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "RTE kd seed 1: not finished, left out of the summary" in result.stdout
+    assert "RTE kd seed 1: not run, left out of the summary" in result.stdout
     assert not (work / "campaign" / "RTE" / "runs").exists()
     summary = json.loads((work / "campaign" / "RTE" / "results.json").read_text())
     assert summary["runs"] == [] and summary["settings"]["summary_only"] is True
@@ -154,7 +154,7 @@ def test_finetune_and_kd_stages_need_no_generator(tmp_path):
     work = _rte_campaign(tmp_path, generator=False)
     result = _stage("summary", "RTE", "finetune,kd", "1", WORK=work, TQDM_DISABLE=1)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "RTE kd seed 1: not finished, left out of the summary" in result.stdout
+    assert "RTE kd seed 1: not run, left out of the summary" in result.stdout
 
     result = _stage("summary", "RTE", "kd,mate-kd-ng0", "1", WORK=work, GEN_LR="2e-4", TQDM_DISABLE=1)
     assert result.returncode != 0 and f"--generator {work}/generator is not a directory" in result.stderr

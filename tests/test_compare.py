@@ -305,10 +305,14 @@ def test_summary_only_gathers_runs_that_separate_compares_finished_and_trains_no
     assert cli_main(argv("finetune", "1,2")) == 0 and cli_main(argv("kd", "1")) == 0
     only_kd = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))
     assert [r["method"] for r in only_kd["runs"]] == ["kd"]
+    half = os.path.join(out, "runs", "RTE", "kd", "seed2")
+    os.makedirs(os.path.join(half, "checkpoint-1"))  # a run stopped before it finished
     capsys.readouterr()
-    assert cli_main(argv("finetune,kd", "1,2", "--summary_only")) == 0
-    assert "RTE kd seed 2: not finished, left out" in capsys.readouterr().out
-    assert not os.path.exists(os.path.join(out, "runs", "RTE", "kd", "seed2"))
+    assert cli_main(argv("finetune,kd", "1,2,3", "--summary_only")) == 0
+    printed = capsys.readouterr().out
+    assert "RTE kd seed 2: not finished (a run without --summary_only resumes it), left out" in printed
+    assert "RTE finetune seed 3: not run, left out" in printed and "RTE kd seed 3: not run, left out" in printed
+    assert os.listdir(half) == ["checkpoint-1"] and not os.path.exists(os.path.join(out, "runs", "RTE", "kd", "seed3"))
     summary = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))
     assert sorted((r["method"], r["seed"]) for r in summary["runs"]) == [("finetune", 1), ("finetune", 2), ("kd", 1)]
     assert all(r["skipped"] for r in summary["runs"])
