@@ -19,15 +19,12 @@ import collections
 import glob
 import json
 import os
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
 import yaml
-from safetensors.torch import load_file
-from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-from mate_kd.perturb import choose_mask, masked_lm_logits
-from mate_kd.pipeline import special_token_ids
+if TYPE_CHECKING:
+    import torch
 
 
 def dev_sentences(path: str, n: int) -> list[str]:
@@ -70,6 +67,15 @@ def main() -> None:
     for path, what in ((os.path.join(a.start, "config.json"), "--start: no generator"), (a.dev, "--dev: no file")):
         if not os.path.isfile(path):
             p.error(f"{what} at {path}")
+    # Imported only now: they take about 7 s, and a usage error above should not wait for them.
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import load_file
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from mate_kd.perturb import choose_mask, masked_lm_logits
+    from mate_kd.pipeline import special_token_ids
+
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(a.start)
     batch = dict(tokenizer(dev_sentences(a.dev, a.sentences), padding=True, truncation=True, max_length=64,
