@@ -310,7 +310,8 @@ def test_summary_only_gathers_runs_that_separate_compares_finished_and_trains_no
     capsys.readouterr()
     assert cli_main(argv("finetune,kd", "1,2,3", "--summary_only")) == 0
     printed = capsys.readouterr().out
-    assert "RTE kd seed 2: not finished (a run without --summary_only resumes it), left out" in printed
+    assert ("RTE kd seed 2: not finished (a run without --summary_only resumes it from its latest checkpoint, or "
+            "starts it again if it has none), left out") in printed
     assert "RTE finetune seed 3: not run, left out" in printed and "RTE kd seed 3: not run, left out" in printed
     assert os.listdir(half) == ["checkpoint-1"] and not os.path.exists(os.path.join(out, "runs", "RTE", "kd", "seed3"))
     summary = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))
