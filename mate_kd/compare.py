@@ -494,8 +494,8 @@ def run_campaign(c: Campaign) -> dict:
                 out = run_dir(c, task, method, seed)
                 if c.summary_only and not os.path.isfile(os.path.join(out, DONE_FILE)):
                     resumable = os.path.isdir(out)
-                    state = ("not finished (a run without --summary_only resumes it from its latest checkpoint, or starts it "
-                             "again if it has none)") if resumable else "not run"
+                    state = ("not finished (a run without --summary_only resumes it from its latest checkpoint, "
+                             "or starts it again if it has none)") if resumable else "not run"
                     print(f"[compare] {index}/{total} {task.dir_name} {method} seed {seed}: {state}, left out of the "
                           "summary", flush=True)
                     continue
