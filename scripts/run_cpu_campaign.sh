@@ -17,7 +17,8 @@
 #   scripts/run_cpu_campaign.sh drift                # how far each finished mate-kd run moved its generator
 #                                                    # (RUN/generator_drift.json; before sync, which keeps no weights)
 #   scripts/run_cpu_campaign.sh sync                 # finished runs' small files -> docs/results/paper/$BLOCK
-#                                                    # (its machine.json is kept; another kind of machine is refused)
+#                                                    # (recorded files and machine.json are kept; another kind of
+#                                                    # machine is refused)
 #   scripts/run_cpu_campaign.sh restore              # docs/results/paper/$BLOCK -> $WORK (same machine only:
 #                                                    # rebuild data, student, generator and the selected teachers
 #                                                    # first; restore checks they match the recorded ones)
@@ -193,7 +194,7 @@ sync() {
   local results; results=$(results_dir)
   machine
   python - "$WORK" "$results" "${SMALL[@]}" <<'PY'
-import glob, json, os, shutil, sys
+import filecmp, glob, json, os, shutil, sys
 work, results, small = sys.argv[1], sys.argv[2], sys.argv[3:]
 # The block's record says what built it: a later session of the same kind adds runs and keeps the record; a
 # machine of another kind is refused before anything is copied.
@@ -208,22 +209,33 @@ if os.path.isfile(f"{results}/machine.json"):
 else:
     os.makedirs(results, exist_ok=True)
     shutil.copy2(f"{work}/machine.json", f"{results}/machine.json")
-copied = 0
+# A recorded file is never replaced: after a rebuild (restore) the generator's and the teachers' logs differ from
+# the record in their elapsed times only, and the record is what the block's runs were made from.
+copied, kept = 0, []
 for done in glob.glob(f"{work}/**/eval_results.json", recursive=True) + [f"{work}/generator/mlm_results.json"]:
     run = os.path.dirname(done)
     if "/checkpoints/" in run or not os.path.isfile(done):
         continue
     rel = os.path.relpath(run, work)
     for name in small:
-        if os.path.isfile(f"{run}/{name}"):
-            os.makedirs(f"{results}/{rel}", exist_ok=True)
-            shutil.copy2(f"{run}/{name}", f"{results}/{rel}/{name}")
-            copied += 1
+        source, record = f"{run}/{name}", f"{results}/{rel}/{name}"
+        if not os.path.isfile(source):
+            continue
+        if os.path.isfile(record):
+            if not filecmp.cmp(source, record, shallow=False):
+                kept.append(f"{rel}/{name}")
+            continue
+        os.makedirs(f"{results}/{rel}", exist_ok=True)
+        shutil.copy2(source, record)
+        copied += 1
 for summary in glob.glob(f"{work}/*/*/results.*") + glob.glob(f"{work}/*/*/curves_*.png"):
     rel = os.path.relpath(summary, work)
     os.makedirs(os.path.dirname(f"{results}/{rel}"), exist_ok=True)
     shutil.copy2(summary, f"{results}/{rel}")
 print(f"synced {copied} run files into {results}")
+if kept:
+    print(f"kept {len(kept)} recorded files that differ from {work}'s (a rebuild's logs differ in their elapsed "
+          "times; to replace a record, delete it first):", *kept, sep="\n  ")
 PY
 }
 

@@ -57,6 +57,20 @@ def test_sync_copies_small_files_and_the_machine_only(work, tmp_path):
     assert machine["cpu"] and machine["torch"].startswith("2.") and machine["torch_cpu_capability"]
 
 
+def test_sync_never_replaces_a_recorded_file_and_says_which_it_kept(work, tmp_path):
+    results = tmp_path / "results"
+    assert _stage("sync", WORK=work, RESULTS=results).returncode == 0
+    recorded = (results / RUN / "log.jsonl").read_text()
+    _write(f"{work}/{RUN}/log.jsonl", '{"step": 100, "elapsed_s": 2}\n')  # a rebuild: the same run, other times
+    _write(f"{work}/generator/mlm_log.jsonl", '{"step": 0}\n')            # a file the record lacks
+    result = _stage("sync", WORK=work, RESULTS=results)
+    assert result.returncode == 0, result.stderr
+    assert (results / RUN / "log.jsonl").read_text() == recorded
+    assert f"kept 1 recorded files that differ from {work}'s" in result.stdout
+    assert f"{RUN}/log.jsonl" in result.stdout and "synced 1 run files" in result.stdout
+    assert (results / "generator" / "mlm_log.jsonl").read_text() == '{"step": 0}\n'
+
+
 def test_restore_refuses_a_rebuilt_generator_that_differs_and_copies_nothing(work, tmp_path):
     results = tmp_path / "results"
     assert _stage("sync", WORK=work, RESULTS=results).returncode == 0
